@@ -1,0 +1,161 @@
+"""The store: one async SQLAlchemy engine on SQLite (embedded default) or PostgreSQL.
+
+Callers own their transaction (Prefect's rule): ``async with store.write() as session`` commits
+when the block ends and rolls back when it raises; ``store.read()`` never writes. On SQLite
+writes take the database lock up front (BEGIN IMMEDIATE) so two writers queue instead of one
+failing on a lock upgrade; in-process writers queue on a one-connection pool and other
+processes wait on busy_timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from store.errors import ConfigurationError
+
+# session.info key under which append_event leaves (stream, seq) to announce after commit.
+PENDING_WAKEUPS: Final = "enclii.pending_wakeups"
+
+SQLITE_BUSY_TIMEOUT_MS: Final = 15_000
+POOL_TIMEOUT_S: Final = 30.0
+
+
+def normalise_url(url: str) -> URL:
+    """Accept the URLs people type (``postgresql://…``, ``sqlite:///…``) and pick our async
+    drivers for them. Anything else is refused with the forms that work."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"Database URL {url!r} is not a URL; use sqlite:///PATH or "
+            "postgresql://USER@HOST:PORT/DB"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ConfigurationError(
+        f"Database URL scheme {parsed.drivername!r} is not supported; use sqlite:///PATH or "
+        "postgresql://USER@HOST:PORT/DB"
+    )
+
+
+def sqlite_url_for(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / 'enclii.db'}"
+
+
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy, not the driver, decide when a transaction begins (SQLAlchemy docs:
+        # "Serializable isolation / Savepoints / Transactional DDL" for aiosqlite).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+
+class Store:
+    """Engines and sessions for one database. Create one per process and ``close()`` it."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalise_url(url)
+        self.backend: str = self.url.get_backend_name()
+        self._after_commit: list[Callable[[list[tuple[str, int]]], None]] = []
+        if self.backend == "sqlite":
+            database = self.url.database
+            if not database or database == ":memory:":
+                raise ConfigurationError(
+                    "An in-memory SQLite database cannot be shared between connections; "
+                    "give a file path (sqlite:///PATH)"
+                )
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self._write_engine = create_async_engine(
+                self.url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S
+            )
+            self._read_engine = create_async_engine(
+                self.url, echo=echo, pool_size=8, max_overflow=8, pool_timeout=POOL_TIMEOUT_S
+            )
+            _configure_sqlite(self._write_engine, immediate=True)
+            _configure_sqlite(self._read_engine, immediate=False)
+        else:
+            self._write_engine = create_async_engine(
+                self.url,
+                echo=echo,
+                pool_size=10,
+                max_overflow=10,
+                pool_timeout=POOL_TIMEOUT_S,
+                pool_pre_ping=True,
+                connect_args={"server_settings": {"application_name": "enclii-api"}},
+            )
+            self._read_engine = self._write_engine
+        self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        if self._read_engine is self._write_engine:
+            return (self._write_engine,)
+        return (self._write_engine, self._read_engine)
+
+    @property
+    def write_engine(self) -> AsyncEngine:
+        return self._write_engine
+
+    def on_commit(self, callback: Callable[[list[tuple[str, int]]], None]) -> None:
+        """Call ``callback`` with the (stream, seq) pairs a write transaction appended,
+        after it commits. The event hub uses this for in-process wake-ups."""
+        self._after_commit.append(callback)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._read_sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        async with self._write_sessions() as session:
+            async with session.begin():
+                yield session
+            pending: list[tuple[str, int]] = session.info.pop(PENDING_WAKEUPS, [])
+        if pending:
+            for callback in self._after_commit:
+                callback(pending)
+
+    def asyncpg_dsn(self) -> str:
+        """The URL in the form asyncpg.connect() takes, for connections outside the pool."""
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def ping(self) -> None:
+        """Raise when the database cannot answer a trivial query."""
+        from sqlalchemy import text
+
+        async with self.read() as session:
+            await session.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        for engine in self.engines:
+            await engine.dispose()

@@ -1,0 +1,86 @@
+"""What happened: the audit trail, cost samples and the durable event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.models.base import Base, JSONType, created_at_column, enum_column, id_column
+from store.models.enums import AuditOutcome
+
+
+class AuditEvent(Base):
+    """One mutation, written in the same transaction as the change it records."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[str] = id_column()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    project_id: Mapped[str | None] = mapped_column(String(40))
+    actor_id: Mapped[str] = mapped_column(String(200))
+    actor_display: Mapped[str] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[AuditOutcome] = mapped_column(enum_column(AuditOutcome))
+    entity_type: Mapped[str | None] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(40))
+    # {"before": {...} | None, "after": {...} | None, "reason": ...}
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(80))
+    source_address: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (
+        Index("ix_audit_events_account_id_id", "account_id", "id"),
+        Index("ix_audit_events_entity_id", "entity_id"),
+        Index("ix_audit_events_project_id_id", "project_id", "id"),
+    )
+
+
+class CostSample(Base):
+    __tablename__ = "cost_samples"
+
+    id: Mapped[str] = id_column()
+    environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    service_id: Mapped[str | None] = mapped_column(ForeignKey("services.id", ondelete="SET NULL"))
+    cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    mem_gib_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    storage_gib_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    egress_gib: Mapped[float] = mapped_column(Float, default=0.0)
+    ts: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_cost_samples_environment_id_ts", "environment_id", "ts"),
+        Index("ix_cost_samples_service_id_ts", "service_id", "ts"),
+    )
+
+
+class EventStream(Base):
+    """The head of one event stream. Taking the next sequence updates this row, which
+    serialises writers of a stream until commit, so sequences commit in order."""
+
+    __tablename__ = "event_streams"
+
+    stream: Mapped[str] = mapped_column(String(120), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class Event(Base):
+    """One entry of the durable event log that subscriptions replay and follow."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    stream: Mapped[str] = mapped_column(String(120))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(80))
+    entity_id: Mapped[str | None] = mapped_column(String(40))
+    actor_id: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (UniqueConstraint("stream", "seq"),)
