@@ -1,0 +1,1 @@
+"""The ``enclii`` command (alias ``conductor``)."""

@@ -1,0 +1,146 @@
+"""Entry point of ``enclii`` / ``conductor``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from client.cli.exit_codes import ExitCode
+
+app = typer.Typer(
+    name="enclii",
+    help="Enclii: describe a service in enclii.yaml; Enclii builds, deploys, routes and "
+    "watches it.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(help="The control-plane store: migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Where the embedded store, keys and tokens live. [env: ENCLII_DATA_DIR; "
+        "default: ~/.enclii]",
+        show_default=False,
+    ),
+]
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="ENCLII_DATABASE_URL",
+        help="PostgreSQL (postgresql://user@host:port/db) instead of the embedded SQLite.",
+        show_default=False,
+    ),
+]
+
+
+def _data_dir(given: Path | None) -> Path:
+    if given is not None:
+        return given.expanduser()
+    return Path(os.environ.get("ENCLII_DATA_DIR", "~/.enclii")).expanduser()
+
+
+def _store_url(data_dir: Path, database_url: str | None) -> str:
+    from store.db import sqlite_url_for
+
+    return database_url or sqlite_url_for(data_dir)
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  enclii serve\n\n"
+    "  enclii serve --port 9000 --data-dir /var/lib/enclii\n\n"
+    "  enclii serve --database-url postgresql://enclii@db:5432/enclii"
+)
+def serve(
+    data_dir: DataDirOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the API, GraphiQL and UI.")] = 8000,
+    router_port: Annotated[
+        int, typer.Option(help="Port of the router that serves deployed services.")
+    ] = 8080,
+    database_url: DatabaseUrlOption = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Start Enclii: the API, GraphiQL, the UI and the controllers."""
+    from graph.server import ServerConfig
+    from graph.server import serve as run
+    from store.errors import ConfigurationError
+
+    config = ServerConfig(
+        data_dir=_data_dir(data_dir),
+        host=host,
+        port=port,
+        router_port=router_port,
+        database_url=database_url,
+        log_level=log_level,
+    )
+    try:
+        asyncio.run(run(config))
+    except ConfigurationError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(ExitCode.VALIDATION) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@db_app.command("upgrade", epilog="Example:\n\n  enclii db upgrade --database-url $DATABASE_URL")
+def db_upgrade(data_dir: DataDirOption = None, database_url: DatabaseUrlOption = None) -> None:
+    """Apply every pending migration (serve does this itself on start)."""
+    from store.errors import ConfigurationError
+    from store.migrate import current_revision, head_revision, upgrade
+
+    directory = _data_dir(data_dir)
+    if database_url is None:
+        directory.mkdir(parents=True, exist_ok=True)
+    url = _store_url(directory, database_url)
+    try:
+        before = asyncio.run(current_revision(url))
+        upgrade(url)
+    except ConfigurationError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(ExitCode.VALIDATION) from None
+    head = head_revision()
+    if before == head:
+        err.print(f"Already at the newest revision ({head}).")
+    else:
+        err.print(f"Migrated from {before or 'an empty database'} to {head}.")
+
+
+@db_app.command("current")
+def db_current(data_dir: DataDirOption = None, database_url: DatabaseUrlOption = None) -> None:
+    """Print the store's migration revision and the newest one this build knows."""
+    from store.migrate import current_revision, head_revision
+
+    url = _store_url(_data_dir(data_dir), database_url)
+    current = asyncio.run(current_revision(url))
+    head = head_revision()
+    state = "up to date" if current == head else "needs `enclii db upgrade`"
+    typer.echo(f"{current or 'empty'} (newest: {head}; {state})")
+
+
+@app.command()
+def version() -> None:
+    """Print the version of this Enclii."""
+    from importlib.metadata import version as dist_version
+
+    typer.echo(dist_version("enclii"))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

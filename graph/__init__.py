@@ -1,0 +1,1 @@
+"""The GraphQL layer: Strawberry types over the resolvers, the schema, the ASGI app."""

@@ -1,0 +1,67 @@
+"""Schema extensions: error codes on top-level errors, and masking of unexpected ones."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from resolvers.errors import Failure
+
+log = logging.getLogger("enclii.graphql")
+
+
+class ErrorCodes(SchemaExtension):
+    """Every top-level error carries ``extensions.code``. Expected failures keep their
+    message; anything unexpected is logged with its traceback and shown as
+    INTERNAL_SERVER_ERROR with the request ID, never with internals."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        result.errors = [self._coded(error) for error in result.errors]
+
+    def _coded(self, error: GraphQLError) -> GraphQLError:
+        if error.extensions and "code" in error.extensions:
+            return error
+        original = error.original_error
+        if original is None:
+            # Parse and validation errors (unknown field, depth limit, …).
+            code = "GRAPHQL_VALIDATION_FAILED"
+            return GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={**(error.extensions or {}), "code": code},
+            )
+        if isinstance(original, Failure):
+            return GraphQLError(
+                original.message,
+                nodes=error.nodes,
+                path=error.path,
+                original_error=original,
+                extensions={"code": original.code, "argument": ".".join(original.path) or None},
+            )
+        request_id = None
+        context = self.execution_context.context
+        if context is not None and hasattr(context, "ctx"):
+            request_id = context.ctx.request_id
+        log.error(
+            "unexpected error in %s (request %s)",
+            ".".join(str(p) for p in error.path or []),
+            request_id,
+            exc_info=original,
+        )
+        return GraphQLError(
+            f"Internal error (request {request_id}); the server log has the details.",
+            nodes=error.nodes,
+            path=error.path,
+            original_error=original,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        )

@@ -1,0 +1,279 @@
+"""The Mutation root. Each mutation returns a union: its success payload, or an error
+member (ValidationError, NotFoundError, ConflictError) that says what to fix."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from resolvers import projects, routes, services
+from resolvers.errors import Failure
+
+from graph.context import Info
+from graph.types.errors import ConflictError, NotFoundError, ValidationError, error_from
+from graph.types.nodes import Environment, Project, Route, Service, ServiceSpecVersion
+
+# -- inputs --------------------------------------------------------------------------------
+
+
+@strawberry.input
+class CreateProjectInput:
+    name: str
+    slug: str | None = strawberry.field(
+        default=None, description="DNS label; derived from the name when omitted."
+    )
+
+
+@strawberry.input
+class UpdateProjectInput:
+    id: strawberry.ID
+    name: str | None = None
+
+
+@strawberry.input(description="Caps for an environment; omitted fields stay as they are.")
+class EnvironmentLimitsInput:
+    cpu: str | None = strawberry.field(default=None, description="Cores (8) or millicores.")
+    memory: str | None = strawberry.field(default=None, description="e.g. 16Gi.")
+    egress_gib: int | None = None
+    budget_monthly_usd: Decimal | None = None
+
+    def to_resolver(self) -> projects.LimitsInput:
+        return projects.LimitsInput(
+            cpu=self.cpu,
+            memory=self.memory,
+            egress_gib=self.egress_gib,
+            budget_monthly_usd=self.budget_monthly_usd,
+        )
+
+
+@strawberry.input
+class CreateEnvironmentInput:
+    project_id: strawberry.ID
+    name: str = strawberry.field(description="dev, stage, prod or preview-<name>.")
+    region: str | None = strawberry.field(default=None, description="Defaults to 'local'.")
+    limits: EnvironmentLimitsInput | None = None
+
+
+@strawberry.input
+class UpdateEnvironmentInput:
+    id: strawberry.ID
+    region: str | None = None
+    limits: EnvironmentLimitsInput | None = None
+
+
+@strawberry.input
+class ApplyServiceInput:
+    spec_yaml: str = strawberry.field(description="An enclii.yaml document.")
+    git_sha: str | None = strawberry.field(default=None, description="Fills {{ git.sha }}.")
+    git_branch: str | None = strawberry.field(default=None, description="Fills {{ git.branch }}.")
+
+
+@strawberry.input
+class DeleteServiceInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class AddRouteInput:
+    service_id: strawberry.ID
+    host: str
+    path: str | None = strawberry.field(default=None, description="Prefix; defaults to '/'.")
+    tls_cert_ref: str | None = None
+
+
+@strawberry.input
+class RemoveRouteInput:
+    id: strawberry.ID
+
+
+# -- payloads ------------------------------------------------------------------------------
+
+
+@strawberry.type
+class CreateProjectSuccess:
+    project: Project
+
+
+@strawberry.type
+class UpdateProjectSuccess:
+    project: Project
+
+
+@strawberry.type
+class CreateEnvironmentSuccess:
+    environment: Environment
+
+
+@strawberry.type
+class UpdateEnvironmentSuccess:
+    environment: Environment
+
+
+@strawberry.type(description="One difference between the previous spec version and this one.")
+class SpecChange:
+    path: str
+    kind: str = strawberry.field(description="added, removed or changed.")
+    before: JSON | None
+    after: JSON | None
+
+
+@strawberry.type
+class ApplyServiceSuccess:
+    service: Service
+    version: ServiceSpecVersion
+    changes: list[SpecChange] = strawberry.field(description="Against the previous version.")
+    created: bool = strawberry.field(description="The service did not exist before.")
+    unchanged: bool = strawberry.field(
+        description="The spec equals the current version; nothing was written."
+    )
+
+
+@strawberry.type
+class DeleteServiceSuccess:
+    deleted_service_id: strawberry.ID
+
+
+@strawberry.type
+class AddRouteSuccess:
+    route: Route
+
+
+@strawberry.type
+class RemoveRouteSuccess:
+    removed_route_id: strawberry.ID
+
+
+def _union(name: str) -> Any:
+    return strawberry.union(name)
+
+
+CreateProjectResult = Annotated[
+    CreateProjectSuccess | ValidationError | ConflictError, _union("CreateProjectResult")
+]
+UpdateProjectResult = Annotated[
+    UpdateProjectSuccess | ValidationError | NotFoundError, _union("UpdateProjectResult")
+]
+CreateEnvironmentResult = Annotated[
+    CreateEnvironmentSuccess | ValidationError | NotFoundError | ConflictError,
+    _union("CreateEnvironmentResult"),
+]
+UpdateEnvironmentResult = Annotated[
+    UpdateEnvironmentSuccess | ValidationError | NotFoundError,
+    _union("UpdateEnvironmentResult"),
+]
+ApplyServiceResult = Annotated[
+    ApplyServiceSuccess | ValidationError | NotFoundError | ConflictError,
+    _union("ApplyServiceResult"),
+]
+DeleteServiceResult = Annotated[DeleteServiceSuccess | NotFoundError, _union("DeleteServiceResult")]
+AddRouteResult = Annotated[
+    AddRouteSuccess | ValidationError | NotFoundError | ConflictError, _union("AddRouteResult")
+]
+RemoveRouteResult = Annotated[
+    RemoveRouteSuccess | NotFoundError | ConflictError, _union("RemoveRouteResult")
+]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a project; its slug is unique in the account.")
+    async def create_project(self, info: Info, input: CreateProjectInput) -> CreateProjectResult:
+        try:
+            row = await projects.create_project(info.context.ctx, input.name, input.slug)
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return CreateProjectSuccess(project=Project.from_row(row))
+
+    @strawberry.mutation
+    async def update_project(self, info: Info, input: UpdateProjectInput) -> UpdateProjectResult:
+        try:
+            row = await projects.update_project(info.context.ctx, str(input.id), input.name)
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return UpdateProjectSuccess(project=Project.from_row(row))
+
+    @strawberry.mutation(description="Add dev, stage, prod or a preview-* environment.")
+    async def create_environment(
+        self, info: Info, input: CreateEnvironmentInput
+    ) -> CreateEnvironmentResult:
+        try:
+            row = await projects.create_environment(
+                info.context.ctx,
+                str(input.project_id),
+                input.name,
+                input.region,
+                input.limits.to_resolver() if input.limits else None,
+            )
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return CreateEnvironmentSuccess(environment=Environment.from_row(row))
+
+    @strawberry.mutation
+    async def update_environment(
+        self, info: Info, input: UpdateEnvironmentInput
+    ) -> UpdateEnvironmentResult:
+        try:
+            row = await projects.update_environment(
+                info.context.ctx,
+                str(input.id),
+                input.region,
+                input.limits.to_resolver() if input.limits else None,
+            )
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return UpdateEnvironmentSuccess(environment=Environment.from_row(row))
+
+    @strawberry.mutation(
+        description="Create or update a service from its Service Spec. An identical spec "
+        "changes nothing; a different one becomes the next immutable version."
+    )
+    async def apply_service(self, info: Info, input: ApplyServiceInput) -> ApplyServiceResult:
+        try:
+            result = await services.apply_service(
+                info.context.ctx, input.spec_yaml, input.git_sha, input.git_branch
+            )
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return ApplyServiceSuccess(
+            service=Service.from_row(result.service),
+            version=ServiceSpecVersion.from_row(result.version),
+            changes=[
+                SpecChange(
+                    path=c.path, kind=c.kind.value, before=JSON(c.before), after=JSON(c.after)
+                )
+                for c in result.changes
+            ],
+            created=result.created,
+            unchanged=result.unchanged,
+        )
+
+    @strawberry.mutation(
+        description="Delete a service: its routes and jobs go, its volumes are kept detached."
+    )
+    async def delete_service(self, info: Info, input: DeleteServiceInput) -> DeleteServiceResult:
+        try:
+            row = await services.delete_service(info.context.ctx, str(input.id))
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return DeleteServiceSuccess(deleted_service_id=strawberry.ID(row.id))
+
+    @strawberry.mutation(description="Bind a host and path prefix to a service.")
+    async def add_route(self, info: Info, input: AddRouteInput) -> AddRouteResult:
+        try:
+            row = await routes.add_route(
+                info.context.ctx, str(input.service_id), input.host, input.path, input.tls_cert_ref
+            )
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return AddRouteSuccess(route=Route.from_row(row))
+
+    @strawberry.mutation(description="Unbind a route added with addRoute.")
+    async def remove_route(self, info: Info, input: RemoveRouteInput) -> RemoveRouteResult:
+        try:
+            row = await routes.remove_route(info.context.ctx, str(input.id))
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return RemoveRouteSuccess(removed_route_id=strawberry.ID(row.id))

@@ -1,0 +1,160 @@
+"""The Query root: the viewer, node lookups, projects, services by name, history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from resolvers import events as event_resolvers
+from resolvers import lists, lookup
+from resolvers.errors import BadRequest
+from resolvers.pagination import MAX_PAGE
+from store import models
+from store.events import EventRecord
+
+from graph.context import Info
+from graph.types.base import Connection, Node, connection
+from graph.types.nodes import Account, Project, Service, User, node_from_row
+
+
+@strawberry.type(description="One entry of a project's activity (the durable event log).")
+class Event:
+    sequence: int = strawberry.field(
+        description="Position in the project's stream; resume after it."
+    )
+    type: str
+    entity_id: strawberry.ID | None
+    actor_id: str | None
+    payload: JSON
+    created_at: datetime
+
+    @classmethod
+    def from_record(cls, record: EventRecord) -> Event:
+        return cls(
+            sequence=record.seq,
+            type=record.type,
+            entity_id=strawberry.ID(record.entity_id) if record.entity_id else None,
+            actor_id=record.actor_id,
+            payload=JSON(record.payload),
+            created_at=record.created_at,
+        )
+
+
+@strawberry.type
+class EventPage:
+    events: list[Event]
+    has_more: bool
+
+
+@strawberry.type(description="Who is asking.")
+class Viewer:
+    _user_id: strawberry.Private[str]
+    _account_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def user(self, info: Info) -> User:
+        row = await info.context.loaders.by_id(models.User).load(self._user_id)
+        assert row is not None, "every actor is a stored user"
+        return User.from_row(row)
+
+    @strawberry.field
+    async def account(self, info: Info) -> Account:
+        row = await info.context.loaders.by_id(models.Account).load(self._account_id)
+        assert row is not None, "an actor's account always exists"
+        return Account.from_row(row)
+
+
+async def resolve_node(info: Info, node_id: str) -> Node | None:
+    async with info.context.ctx.store.read() as session:
+        row = await lookup.find_node(session, info.context.ctx, node_id)
+    return node_from_row(row) if row is not None else None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def viewer(self, info: Info) -> Viewer:
+        actor = info.context.ctx.actor
+        return Viewer(_user_id=actor.id, _account_id=actor.account_id)
+
+    @strawberry.field(description="Anything by its ID (rel_…, svc_…); null if not found.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await resolve_node(info, str(id))
+
+    @strawberry.field(description=f"Up to {MAX_PAGE} things by ID, in order; null where missing.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > MAX_PAGE:
+            raise BadRequest(f"ids takes at most {MAX_PAGE} IDs, got {len(ids)}", ("ids",))
+        return [await resolve_node(info, str(i)) for i in ids]
+
+    @strawberry.field(description="The account's projects, by slug.")
+    async def projects(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Project]:
+        account_id = info.context.ctx.actor.account_id
+        return await connection(
+            info, lists.PROJECTS_OF_ACCOUNT, account_id, first, after, Project.from_row
+        )
+
+    @strawberry.field(description="A project by ID or slug.")
+    async def project(
+        self, info: Info, id: strawberry.ID | None = None, slug: str | None = None
+    ) -> Project | None:
+        if (id is None) == (slug is None):
+            raise BadRequest("give exactly one of id or slug", ("id",))
+        ctx = info.context.ctx
+        async with ctx.store.read() as session:
+            if slug is not None:
+                row = await lookup.project_by_slug(session, ctx, slug)
+            else:
+                found = await lookup.find_node(session, ctx, str(id))
+                row = found if isinstance(found, models.Project) else None
+        return Project.from_row(row) if row else None
+
+    @strawberry.field(description="A live service by ID, or by project slug, environment and name.")
+    async def service(
+        self,
+        info: Info,
+        id: strawberry.ID | None = None,
+        project: str | None = None,
+        environment: str | None = None,
+        name: str | None = None,
+    ) -> Service | None:
+        ctx = info.context.ctx
+        by_name = (project, environment, name)
+        if id is not None and any(v is not None for v in by_name):
+            raise BadRequest("give either id, or project, environment and name", ("id",))
+        async with ctx.store.read() as session:
+            if id is not None:
+                found = await lookup.find_node(session, ctx, str(id))
+                row = (
+                    found
+                    if isinstance(found, models.Service) and found.deleted_at is None
+                    else None
+                )
+            else:
+                if project is None or environment is None or name is None:
+                    raise BadRequest(
+                        "give either id, or project, environment and name", ("project",)
+                    )
+                row = await lookup.service_by_path(session, ctx, project, environment, name)
+        return Service.from_row(row) if row else None
+
+    @strawberry.field(
+        description="A page of a project's activity: oldest first after a sequence, or "
+        "newest first before one (default: the newest)."
+    )
+    async def project_events(
+        self,
+        info: Info,
+        project_id: strawberry.ID,
+        after: int | None = None,
+        before: int | None = None,
+        first: int = 50,
+    ) -> EventPage:
+        page = await event_resolvers.event_history(
+            info.context.ctx, str(project_id), after=after, before=before, first=first
+        )
+        return EventPage(events=[Event.from_record(r) for r in page.events], has_more=page.has_more)

@@ -1,0 +1,134 @@
+"""Running Enclii: migrate, open the store, start the event hub, serve HTTP and websockets.
+
+SIGTERM (or Ctrl-C) first ends every subscription cleanly, so clients see "complete"
+rather than a dropped socket, then stops uvicorn; a second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Final, TextIO
+
+import uvicorn
+
+from resolvers.bootstrap import ensure_local_owner
+from store.db import Store, sqlite_url_for
+from store.hub import EventHub
+from store.migrate import upgrade_async
+
+from graph.app import AppState, create_app
+
+log = logging.getLogger("enclii.server")
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8000
+DEFAULT_ROUTER_PORT: Final = 8080
+DRAIN_DEADLINE_S: Final = 5.0
+GRACEFUL_SHUTDOWN_S: Final = 10
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("ENCLII_DATA_DIR", "~/.enclii")).expanduser()
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    router_port: int = DEFAULT_ROUTER_PORT
+    database_url: str | None = None
+    log_level: str = "info"
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or sqlite_url_for(self.data_dir)
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._drain = drain
+        self._draining = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)  # type: ignore[arg-type]
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining or self._loop is None:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        loop = self._loop
+        loop.call_soon_threadsafe(lambda: loop.create_task(self._drain_then_exit(sig, frame)))
+
+    async def _drain_then_exit(self, sig: int, frame: FrameType | None) -> None:
+        try:
+            await asyncio.wait_for(self._drain(), DRAIN_DEADLINE_S)
+        except Exception:
+            log.exception("closing subscriptions failed; stopping anyway")
+        finally:
+            super().handle_exit(sig, frame)
+
+
+def _prepare_data_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    # It will hold the platform key and tokens: owner-only.
+    path.chmod(0o700)
+
+
+def _banner(config: ServerConfig, port: int, store: Store, out: TextIO) -> None:
+    base = f"http://{config.host}:{port}"
+    store_text = store.url.render_as_string(hide_password=True)
+    lines = [
+        "Enclii is running — Clear to deploy",
+        f"  API       {base}/graphql   (GraphiQL in a browser)",
+        f"  UI        {base}/",
+        f"  Health    {base}/healthz   {base}/readyz",
+        f"  Store     {store_text}",
+        f"  Data dir  {config.data_dir}",
+        "  Stop with Ctrl-C or SIGTERM.",
+    ]
+    print("\n".join(lines), file=out, flush=True)
+
+
+async def serve(config: ServerConfig, *, out: TextIO = sys.stdout) -> None:
+    _prepare_data_dir(config.data_dir)
+    await upgrade_async(config.store_url)
+    store = Store(config.store_url)
+    hub = EventHub(store)
+    try:
+        await hub.start()
+        actor = await ensure_local_owner(store)
+        app = create_app(AppState(store=store, hub=hub, actor=actor))
+        uv_config = uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            log_level=config.log_level,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            ws_ping_interval=20,
+            ws_ping_timeout=20,
+        )
+        server = _Server(uv_config, drain=hub.close)
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.02)
+        if server.started:
+            port = server.servers[0].sockets[0].getsockname()[1]
+            _banner(config, port, store, out)
+        await task
+    finally:
+        await hub.close()
+        await store.close()

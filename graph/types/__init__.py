@@ -1,0 +1,1 @@
+"""Strawberry types: thin views over store rows."""

@@ -1,0 +1,944 @@
+"""GraphQL views of the data model: one thin type per entity, built ``from_row``.
+
+Scalar fields are copied from the row when the view is made, so they cost nothing to
+resolve; fields that reach other rows go through the request's DataLoaders. The row stays
+private. The types refer to each other in cycles (a project lists environments, an
+environment names its project), which is why they share this module.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from croniter import croniter
+from strawberry.scalars import JSON
+
+from graph.context import Info
+from graph.types.base import Connection, Node, connection
+from graph.types import enums as _registered_enums  # noqa: F401  (makes them GraphQL enums)
+from resolvers import lists, lookup
+from store import models
+from store.quantity import format_bytes
+
+GIB = 2**30
+
+
+async def _one(info: Info, model: type[Any], row_id: str | None) -> Any:
+    if row_id is None:
+        return None
+    return await info.context.loaders.by_id(model).load(row_id)
+
+
+# -- tenancy -------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Account(Node):
+    _row: strawberry.Private[models.Account]
+    name: str
+    sso_provider: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Account) -> Account:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            name=row.name,
+            sso_provider=row.sso_provider,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field
+    async def projects(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Project]:
+        return await connection(
+            info, lists.PROJECTS_OF_ACCOUNT, self.id, first, after, Project.from_row
+        )
+
+    @strawberry.field
+    async def users(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[User]:
+        return await connection(info, lists.USERS_OF_ACCOUNT, self.id, first, after, User.from_row)
+
+    @strawberry.field(description="Roles on the account and on each of its projects.")
+    async def memberships(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Membership]:
+        return await connection(
+            info, lists.MEMBERSHIPS_OF_ACCOUNT, self.id, first, after, Membership.from_row
+        )
+
+    @strawberry.field(description="Every recorded action in the account, newest first.")
+    async def audit_events(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[AuditEvent]:
+        return await connection(
+            info, lists.AUDIT_OF_ACCOUNT, self.id, first, after, AuditEvent.from_row
+        )
+
+
+@strawberry.type
+class User(Node):
+    _row: strawberry.Private[models.User]
+    subject: str
+    email: str | None
+    display_name: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.User) -> User:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            subject=row.subject,
+            email=row.email,
+            display_name=row.display_name,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field(description="Personal access tokens (metadata only), newest first.")
+    async def api_tokens(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[ApiToken]:
+        return await connection(
+            info, lists.TOKENS_OF_USER, self.id, first, after, ApiToken.from_row
+        )
+
+
+@strawberry.type
+class Membership(Node):
+    _row: strawberry.Private[models.Membership]
+    role: models.Role
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Membership) -> Membership:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            role=row.role,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def user(self, info: Info) -> User:
+        return User.from_row(await _one(info, models.User, self._row.user_id))
+
+    @strawberry.field(description="The project the role applies to; null for the whole account.")
+    async def project(self, info: Info) -> Project | None:
+        row = await _one(info, models.Project, self._row.project_id)
+        return Project.from_row(row) if row else None
+
+
+@strawberry.type(description="A personal access token. The secret itself is never shown again.")
+class ApiToken(Node):
+    _row: strawberry.Private[models.ApiToken]
+    name: str
+    display_prefix: str
+    scopes: list[str]
+    description: str | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.ApiToken) -> ApiToken:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            name=row.name,
+            display_prefix=row.display_prefix,
+            scopes=list(row.scopes),
+            description=row.description,
+            expires_at=row.expires_at,
+            last_used_at=row.last_used_at,
+            revoked_at=row.revoked_at,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field
+    async def project(self, info: Info) -> Project | None:
+        row = await _one(info, models.Project, self._row.project_id)
+        return Project.from_row(row) if row else None
+
+
+@strawberry.type
+class Project(Node):
+    _row: strawberry.Private[models.Project]
+    name: str
+    slug: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Project) -> Project:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            name=row.name,
+            slug=row.slug,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def account(self, info: Info) -> Account:
+        return Account.from_row(await _one(info, models.Account, self._row.account_id))
+
+    @strawberry.field(description="dev, stage, prod and previews, in creation order.")
+    async def environments(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Environment]:
+        return await connection(
+            info, lists.ENVIRONMENTS_OF_PROJECT, self.id, first, after, Environment.from_row
+        )
+
+    @strawberry.field(description="One environment by name (dev, stage, prod, preview-…).")
+    async def environment(self, info: Info, name: str) -> Environment | None:
+        async with info.context.ctx.store.read() as session:
+            row = await lookup.environment_by_name(session, self.id, name)
+        return Environment.from_row(row) if row else None
+
+    @strawberry.field(description="Roles granted on this project.")
+    async def memberships(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Membership]:
+        return await connection(
+            info, lists.MEMBERSHIPS_OF_PROJECT, self.id, first, after, Membership.from_row
+        )
+
+    @strawberry.field(description="Project-scoped secrets (metadata and versions only).")
+    async def secrets(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Secret]:
+        return await connection(
+            info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row
+        )
+
+    @strawberry.field(description="Actions recorded on this project, newest first.")
+    async def audit_events(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[AuditEvent]:
+        return await connection(
+            info, lists.AUDIT_OF_PROJECT, self.id, first, after, AuditEvent.from_row
+        )
+
+
+@strawberry.type(description="Caps for one environment; null means unlimited.")
+class EnvironmentLimits:
+    cpu_millicores: int | None
+    memory_mib: int | None
+    egress_gib: int | None
+    budget_monthly_usd: Decimal | None
+
+
+@strawberry.type
+class Environment(Node):
+    _row: strawberry.Private[models.Environment]
+    name: str
+    region: str
+    is_preview: bool
+    limits: EnvironmentLimits
+    policy_refs: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Environment) -> Environment:
+        budget = row.budget_limit_cents
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            name=row.name,
+            region=row.region,
+            is_preview=row.name.startswith("preview-"),
+            limits=EnvironmentLimits(
+                cpu_millicores=row.cpu_limit_millicores,
+                memory_mib=row.memory_limit_mib,
+                egress_gib=row.egress_limit_gib,
+                budget_monthly_usd=None if budget is None else Decimal(budget) / 100,
+            ),
+            policy_refs=list(row.policy_refs),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def project(self, info: Info) -> Project:
+        return Project.from_row(await _one(info, models.Project, self._row.project_id))
+
+    @strawberry.field(description="Live services, by name.")
+    async def services(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Service]:
+        return await connection(
+            info, lists.SERVICES_OF_ENVIRONMENT, self.id, first, after, Service.from_row
+        )
+
+    @strawberry.field(description="One live service by name.")
+    async def service(self, info: Info, name: str) -> Service | None:
+        async with info.context.ctx.store.read() as session:
+            row = await lookup.service_by_name(session, self.id, name)
+        return Service.from_row(row) if row else None
+
+    @strawberry.field(description="Every route bound in this environment.")
+    async def routes(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Route]:
+        return await connection(
+            info, lists.ROUTES_OF_ENVIRONMENT, self.id, first, after, Route.from_row
+        )
+
+    @strawberry.field
+    async def volumes(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Volume]:
+        return await connection(
+            info, lists.VOLUMES_OF_ENVIRONMENT, self.id, first, after, Volume.from_row
+        )
+
+    @strawberry.field
+    async def jobs(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Job]:
+        return await connection(
+            info, lists.JOBS_OF_ENVIRONMENT, self.id, first, after, Job.from_row
+        )
+
+    @strawberry.field(description="Environment-scoped secrets (metadata only).")
+    async def secrets(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Secret]:
+        return await connection(
+            info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row
+        )
+
+    @strawberry.field(description="Resource usage samples, newest first.")
+    async def cost_samples(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[CostSample]:
+        return await connection(
+            info, lists.COSTS_OF_ENVIRONMENT, self.id, first, after, CostSample.from_row
+        )
+
+
+# -- workloads -----------------------------------------------------------------------------
+
+
+@strawberry.type
+class Service(Node):
+    _row: strawberry.Private[models.Service]
+    name: str
+    type: models.ServiceType
+    generation: int = strawberry.field(
+        description="Bumped by every new spec version; controllers report against it."
+    )
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: models.Service) -> Service:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            name=row.name,
+            type=row.type,
+            generation=row.generation,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            deleted_at=row.deleted_at,
+        )
+
+    @strawberry.field
+    async def environment(self, info: Info) -> Environment:
+        return Environment.from_row(await _one(info, models.Environment, self._row.environment_id))
+
+    @strawberry.field
+    async def project(self, info: Info) -> Project:
+        return Project.from_row(await _one(info, models.Project, self._row.project_id))
+
+    @strawberry.field(description="The current (newest) Service Spec version.")
+    async def spec(self, info: Info) -> ServiceSpecVersion | None:
+        row = await info.context.loaders.current_spec.load(self.id)
+        return ServiceSpecVersion.from_row(row) if row else None
+
+    @strawberry.field(description="Every applied spec, newest first.")
+    async def spec_versions(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[ServiceSpecVersion]:
+        return await connection(
+            info,
+            lists.SPEC_VERSIONS_OF_SERVICE,
+            self.id,
+            first,
+            after,
+            ServiceSpecVersion.from_row,
+        )
+
+    @strawberry.field
+    async def latest_release(self, info: Info) -> Release | None:
+        row = await info.context.loaders.latest_release.load(self.id)
+        return Release.from_row(row) if row else None
+
+    @strawberry.field(description="Releases, newest first.")
+    async def releases(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Release]:
+        return await connection(
+            info, lists.RELEASES_OF_SERVICE, self.id, first, after, Release.from_row
+        )
+
+    @strawberry.field(description="Deployments, newest first.")
+    async def deployments(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Deployment]:
+        return await connection(
+            info, lists.DEPLOYMENTS_OF_SERVICE, self.id, first, after, Deployment.from_row
+        )
+
+    @strawberry.field(description="What runs now (the newest runtime).")
+    async def runtime(self, info: Info) -> Runtime | None:
+        row = await info.context.loaders.current_runtime.load(self.id)
+        return Runtime.from_row(row) if row else None
+
+    @strawberry.field(description="Runtimes of every release that ran, newest first.")
+    async def runtimes(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Runtime]:
+        return await connection(
+            info, lists.RUNTIMES_OF_SERVICE, self.id, first, after, Runtime.from_row
+        )
+
+    @strawberry.field
+    async def routes(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Route]:
+        return await connection(
+            info, lists.ROUTES_OF_SERVICE, self.id, first, after, Route.from_row
+        )
+
+    @strawberry.field
+    async def volumes(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Volume]:
+        return await connection(
+            info, lists.VOLUMES_OF_SERVICE, self.id, first, after, Volume.from_row
+        )
+
+    @strawberry.field
+    async def jobs(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Job]:
+        return await connection(info, lists.JOBS_OF_SERVICE, self.id, first, after, Job.from_row)
+
+    @strawberry.field(description="Service-scoped secrets (metadata only).")
+    async def secrets(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Secret]:
+        return await connection(
+            info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row
+        )
+
+    @strawberry.field(description="Resource usage samples, newest first.")
+    async def cost_samples(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[CostSample]:
+        return await connection(
+            info, lists.COSTS_OF_SERVICE, self.id, first, after, CostSample.from_row
+        )
+
+
+@strawberry.type(description="One immutable applied Service Spec.")
+class ServiceSpecVersion(Node):
+    _row: strawberry.Private[models.ServiceSpecVersion]
+    version: int
+    digest: str
+    git_sha: str | None
+    created_by: str
+    created_at: datetime
+    spec_yaml: str = strawberry.field(description="The YAML as applied, templates filled in.")
+    spec: JSON = strawberry.field(description="The normalised document, defaults made explicit.")
+
+    @classmethod
+    def from_row(cls, row: models.ServiceSpecVersion) -> ServiceSpecVersion:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            version=row.version,
+            digest=row.digest,
+            git_sha=row.git_sha,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            spec_yaml=row.spec_yaml,
+            spec=JSON(row.spec),
+        )
+
+    @strawberry.field
+    async def service(self, info: Info) -> Service:
+        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+
+
+@strawberry.type(description="An immutable, signed build of a service.")
+class Release(Node):
+    _row: strawberry.Private[models.Release]
+    image_ref: str | None
+    build_id: str | None
+    git_sha: str | None
+    digest: str | None
+    sbom_uri: str | None
+    signature: str | None
+    status: models.ReleaseStatus
+    status_reason: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Release) -> Release:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            image_ref=row.image_ref,
+            build_id=row.build_id,
+            git_sha=row.git_sha,
+            digest=row.digest,
+            sbom_uri=row.sbom_uri,
+            signature=row.signature,
+            status=row.status,
+            status_reason=row.status_reason,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def service(self, info: Info) -> Service:
+        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+
+    @strawberry.field(description="The spec version the release was built from.")
+    async def spec_version(self, info: Info) -> ServiceSpecVersion | None:
+        row = await _one(info, models.ServiceSpecVersion, self._row.spec_version_id)
+        return ServiceSpecVersion.from_row(row) if row else None
+
+
+@strawberry.type(description="A status condition, as Kubernetes writes them.")
+class Condition:
+    type: str
+    status: str
+    reason: str | None
+    message: str | None
+    observed_generation: int | None
+    last_transition_time: datetime | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Condition:
+        when = data.get("lastTransitionTime")
+        return cls(
+            type=str(data.get("type", "")),
+            status=str(data.get("status", "Unknown")),
+            reason=data.get("reason"),
+            message=data.get("message"),
+            observed_generation=data.get("observedGeneration"),
+            last_transition_time=datetime.fromisoformat(when) if when else None,
+        )
+
+
+@strawberry.type(description="Moving a service from one release to another.")
+class Deployment(Node):
+    _row: strawberry.Private[models.Deployment]
+    strategy: models.DeploymentStrategy
+    phase: models.DeploymentPhase
+    conditions: list[Condition]
+    generation: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: models.Deployment) -> Deployment:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            strategy=row.strategy,
+            phase=row.phase,
+            conditions=[Condition.from_dict(c) for c in row.conditions],
+            generation=row.generation,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            finished_at=row.finished_at,
+        )
+
+    @strawberry.field
+    async def service(self, info: Info) -> Service:
+        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+
+    @strawberry.field
+    async def from_release(self, info: Info) -> Release | None:
+        row = await _one(info, models.Release, self._row.from_release_id)
+        return Release.from_row(row) if row else None
+
+    @strawberry.field
+    async def to_release(self, info: Info) -> Release:
+        return Release.from_row(await _one(info, models.Release, self._row.to_release_id))
+
+
+@strawberry.type(description="What runs of one release: replicas wanted and ready.")
+class Runtime(Node):
+    _row: strawberry.Private[models.Runtime]
+    replicas_desired: int
+    replicas_ready: int
+    status: models.RuntimeStatus
+    metrics_ref: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Runtime) -> Runtime:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            replicas_desired=row.replicas_desired,
+            replicas_ready=row.replicas_ready,
+            status=row.status,
+            metrics_ref=row.metrics_ref,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def service(self, info: Info) -> Service:
+        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+
+    @strawberry.field
+    async def release(self, info: Info) -> Release:
+        return Release.from_row(await _one(info, models.Release, self._row.release_id))
+
+
+# -- resources -----------------------------------------------------------------------------
+
+
+@strawberry.type(description="A host and path prefix bound to a service.")
+class Route(Node):
+    _row: strawberry.Private[models.Route]
+    host: str
+    path: str
+    tls_cert_ref: str | None
+    source: models.RouteSource
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Route) -> Route:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            host=row.host,
+            path=row.path,
+            tls_cert_ref=row.tls_cert_ref,
+            source=row.source,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field
+    async def service(self, info: Info) -> Service:
+        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+
+    @strawberry.field
+    async def environment(self, info: Info) -> Environment:
+        return Environment.from_row(await _one(info, models.Environment, self._row.environment_id))
+
+
+@strawberry.type
+class Volume(Node):
+    _row: strawberry.Private[models.Volume]
+    name: str
+    mount_path: str
+    size: str = strawberry.field(description="Capacity in the spec's notation, e.g. 10Gi.")
+    size_gib: float
+    storage_class: str
+    backup_policy: JSON
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Volume) -> Volume:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            name=row.name,
+            mount_path=row.mount_path,
+            size=format_bytes(row.size_bytes),
+            size_gib=row.size_bytes / GIB,
+            storage_class=row.storage_class,
+            backup_policy=JSON(row.backup_policy),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def environment(self, info: Info) -> Environment:
+        return Environment.from_row(await _one(info, models.Environment, self._row.environment_id))
+
+    @strawberry.field(description="The service it is mounted in; null once detached.")
+    async def service(self, info: Info) -> Service | None:
+        row = await _one(info, models.Service, self._row.service_id)
+        return Service.from_row(row) if row else None
+
+
+@strawberry.type(description="A cron or on-demand job of a service.")
+class Job(Node):
+    _row: strawberry.Private[models.Job]
+    name: str
+    schedule: str | None
+    on_demand: bool
+    image_ref: str | None
+    args: list[str]
+    retries: int
+    last_run_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Job) -> Job:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            name=row.name,
+            schedule=row.schedule,
+            on_demand=row.schedule is None,
+            image_ref=row.image_ref,
+            args=list(row.args),
+            retries=row.retries,
+            last_run_at=row.last_run_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="When the schedule fires next (UTC); null if on demand.")
+    def next_run_at(self) -> datetime | None:
+        if self._row.next_run_at is not None:
+            return self._row.next_run_at
+        if self.schedule is None:
+            return None
+        return croniter(self.schedule, datetime.now(UTC)).get_next(datetime)
+
+    @strawberry.field
+    async def service(self, info: Info) -> Service:
+        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+
+    @strawberry.field
+    async def environment(self, info: Info) -> Environment:
+        return Environment.from_row(await _one(info, models.Environment, self._row.environment_id))
+
+    @strawberry.field(description="Runs, newest first.")
+    async def runs(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[JobRun]:
+        return await connection(info, lists.RUNS_OF_JOB, self.id, first, after, JobRun.from_row)
+
+
+@strawberry.type
+class JobRun(Node):
+    _row: strawberry.Private[models.JobRun]
+    status: models.JobRunStatus
+    attempt: int
+    exit_code: int | None
+    triggered_by: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.JobRun) -> JobRun:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            status=row.status,
+            attempt=row.attempt,
+            exit_code=row.exit_code,
+            triggered_by=row.triggered_by,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field
+    async def job(self, info: Info) -> Job:
+        return Job.from_row(await _one(info, models.Job, self._row.job_id))
+
+    @strawberry.field
+    async def release(self, info: Info) -> Release | None:
+        row = await _one(info, models.Release, self._row.release_id)
+        return Release.from_row(row) if row else None
+
+
+@strawberry.type(description="A secret's metadata. Values never leave the server.")
+class Secret(Node):
+    _row: strawberry.Private[models.Secret]
+    name: str
+    scope: models.SecretScope
+    current_version: int
+    rotated_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Secret) -> Secret:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            name=row.name,
+            scope=row.scope,
+            current_version=row.current_version,
+            rotated_at=row.rotated_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def project(self, info: Info) -> Project:
+        return Project.from_row(await _one(info, models.Project, self._row.project_id))
+
+    @strawberry.field
+    async def environment(self, info: Info) -> Environment | None:
+        row = await _one(info, models.Environment, self._row.environment_id)
+        return Environment.from_row(row) if row else None
+
+    @strawberry.field
+    async def service(self, info: Info) -> Service | None:
+        row = await _one(info, models.Service, self._row.service_id)
+        return Service.from_row(row) if row else None
+
+    @strawberry.field(description="Versions, newest first (metadata only).")
+    async def versions(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[SecretVersion]:
+        return await connection(
+            info, lists.VERSIONS_OF_SECRET, self.id, first, after, SecretVersion.from_row
+        )
+
+
+@strawberry.type
+class SecretVersion(Node):
+    _row: strawberry.Private[models.SecretVersion]
+    version: int
+    created_by: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.SecretVersion) -> SecretVersion:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            version=row.version,
+            created_by=row.created_by,
+            created_at=row.created_at,
+        )
+
+
+# -- records -------------------------------------------------------------------------------
+
+
+@strawberry.type(description="One recorded action: who, what, on which entity, before/after.")
+class AuditEvent(Node):
+    _row: strawberry.Private[models.AuditEvent]
+    actor_id: str
+    actor_display: str
+    action: str
+    outcome: models.AuditOutcome
+    entity_type: str | None
+    entity_id: str | None
+    project_id: str | None
+    payload: JSON = strawberry.field(description="{before, after, …}: the change itself.")
+    request_id: str | None
+    source_address: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.AuditEvent) -> AuditEvent:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            actor_id=row.actor_id,
+            actor_display=row.actor_display,
+            action=row.action,
+            outcome=row.outcome,
+            entity_type=row.entity_type,
+            entity_id=row.entity_id,
+            project_id=row.project_id,
+            payload=JSON(row.payload),
+            request_id=row.request_id,
+            source_address=row.source_address,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="Resource usage of a service over one sampling interval.")
+class CostSample(Node):
+    _row: strawberry.Private[models.CostSample]
+    cpu_seconds: float
+    mem_gib_hours: float
+    storage_gib_hours: float
+    egress_gib: float
+    ts: datetime
+
+    @classmethod
+    def from_row(cls, row: models.CostSample) -> CostSample:
+        return cls(
+            _row=row,
+            id=strawberry.ID(row.id),
+            cpu_seconds=row.cpu_seconds,
+            mem_gib_hours=row.mem_gib_hours,
+            storage_gib_hours=row.storage_gib_hours,
+            egress_gib=row.egress_gib,
+            ts=row.ts,
+        )
+
+    @strawberry.field
+    async def environment(self, info: Info) -> Environment:
+        return Environment.from_row(await _one(info, models.Environment, self._row.environment_id))
+
+    @strawberry.field
+    async def service(self, info: Info) -> Service | None:
+        row = await _one(info, models.Service, self._row.service_id)
+        return Service.from_row(row) if row else None
+
+
+NODE_TYPES: dict[type[models.Base], Any] = {
+    models.Account: Account,
+    models.User: User,
+    models.Membership: Membership,
+    models.ApiToken: ApiToken,
+    models.Project: Project,
+    models.Environment: Environment,
+    models.Service: Service,
+    models.ServiceSpecVersion: ServiceSpecVersion,
+    models.Release: Release,
+    models.Deployment: Deployment,
+    models.Runtime: Runtime,
+    models.Route: Route,
+    models.Volume: Volume,
+    models.Job: Job,
+    models.JobRun: JobRun,
+    models.Secret: Secret,
+    models.SecretVersion: SecretVersion,
+    models.AuditEvent: AuditEvent,
+    models.CostSample: CostSample,
+}
+
+
+def node_from_row(row: models.Base) -> Node:
+    """The GraphQL view of any stored entity."""
+    view: Node = NODE_TYPES[type(row)].from_row(row)
+    return view

@@ -1,0 +1,2 @@
+"""What each query, mutation and subscription does: async functions over the store that
+know nothing of GraphQL."""

@@ -1,0 +1,67 @@
+"""Expected failures of mutations and queries, as exceptions resolvers raise.
+
+Raising inside a write transaction rolls it back, so a failure changes nothing. The GraphQL
+layer turns each one into a union member sharing the ``Error`` interface (message, code,
+path); nothing here knows about GraphQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason input was refused: where (a path into the input) and why."""
+
+    path: tuple[str, ...]
+    message: str
+    line: int | None = None
+
+
+class Failure(Exception):
+    code: ClassVar[str] = "FAILED"
+
+    def __init__(self, message: str, path: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+
+class ValidationFailed(Failure):
+    code = "VALIDATION_FAILED"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0]
+        if len(problems) == 1:
+            message = first.message
+        else:
+            message = f"{first.message} (and {len(problems) - 1} more problems)"
+        super().__init__(message, first.path)
+        self.problems = problems
+
+    @classmethod
+    def one(cls, path: tuple[str, ...], message: str) -> ValidationFailed:
+        return cls([Problem(path, message)])
+
+
+class NotFound(Failure):
+    code = "NOT_FOUND"
+
+
+class Conflict(Failure):
+    code = "CONFLICT"
+
+    def __init__(
+        self, message: str, path: tuple[str, ...] = (), existing_id: str | None = None
+    ) -> None:
+        super().__init__(message, path)
+        self.existing_id = existing_id
+
+
+class BadRequest(Failure):
+    """Malformed arguments of a query (a bad cursor, ``first`` out of range): raised as a
+    top-level GraphQL error with code BAD_USER_INPUT, since queries have no result union."""
+
+    code = "BAD_USER_INPUT"

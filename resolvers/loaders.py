@@ -1,0 +1,73 @@
+"""Batch reads behind the GraphQL DataLoaders: many keys in, one statement out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from resolvers.pagination import ListSpec, Page, PageRequest, count_children, load_pages
+from store.db import Store
+from store.models import Base, Release, Runtime, ServiceSpecVersion
+
+T = TypeVar("T", bound=Base)
+
+
+async def rows_by_id(store: Store, model: type[T], ids: Sequence[str]) -> list[T | None]:
+    id_column: InstrumentedAttribute[str] = model.id  # type: ignore[attr-defined]
+    async with store.read() as session:
+        rows = (await session.scalars(select(model).where(id_column.in_(set(ids))))).all()
+    found = {row.id: row for row in rows}  # type: ignore[attr-defined]
+    return [found.get(i) for i in ids]
+
+
+async def _newest_per_service(
+    store: Store, model: type[T], order_column: InstrumentedAttribute[object], ids: Sequence[str]
+) -> list[T | None]:
+    service_column: InstrumentedAttribute[str] = model.service_id  # type: ignore[attr-defined]
+    newest = (
+        select(service_column, func.max(order_column).label("top"))
+        .where(service_column.in_(set(ids)))
+        .group_by(service_column)
+        .subquery()
+    )
+    async with store.read() as session:
+        rows = (
+            await session.scalars(
+                select(model).join(
+                    newest,
+                    (service_column == newest.c[service_column.key])
+                    & (order_column == newest.c.top),
+                )
+            )
+        ).all()
+    found = {getattr(row, "service_id"): row for row in rows}  # noqa: B009
+    return [found.get(i) for i in ids]
+
+
+async def latest_releases(store: Store, service_ids: Sequence[str]) -> list[Release | None]:
+    return await _newest_per_service(store, Release, Release.id, service_ids)
+
+
+async def current_runtimes(store: Store, service_ids: Sequence[str]) -> list[Runtime | None]:
+    return await _newest_per_service(store, Runtime, Runtime.id, service_ids)
+
+
+async def current_specs(
+    store: Store, service_ids: Sequence[str]
+) -> list[ServiceSpecVersion | None]:
+    return await _newest_per_service(
+        store, ServiceSpecVersion, ServiceSpecVersion.version, service_ids
+    )
+
+
+async def pages(store: Store, spec: ListSpec[T], requests: Sequence[PageRequest]) -> list[Page[T]]:
+    async with store.read() as session:
+        return await load_pages(session, spec, requests)
+
+
+async def counts(store: Store, spec: ListSpec[T], parent_ids: Sequence[str]) -> list[int]:
+    async with store.read() as session:
+        return await count_children(session, spec, parent_ids)

@@ -1,0 +1,167 @@
+"""Keyset pagination for every list, batched across parents.
+
+A list is "the children of a parent, in a fixed order" (services of an environment by name,
+releases of a service newest first). ``load_pages`` answers many (parent, first, after)
+requests with one statement per distinct (first, after), using a window function so each
+parent gets its own first N, which is what keeps the dashboard query at a constant number
+of statements however many services it shows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute, aliased
+
+from resolvers.errors import BadRequest
+from store.models import Base
+
+MAX_PAGE: Final = 100
+DEFAULT_PAGE: Final = 50
+
+T = TypeVar("T", bound=Base)
+
+
+@dataclass(frozen=True)
+class ListSpec(Generic[T]):
+    """How one kind of list is fetched: its rows, the parent column, the order."""
+
+    name: str
+    model: type[T]
+    parent: InstrumentedAttribute[Any]
+    order: tuple[InstrumentedAttribute[Any], ...]
+    descending: bool = False
+    where: tuple[ColumnElement[bool], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    parent_id: str
+    first: int
+    after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    rows: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursors[0] if self.cursors else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+def page_request(parent_id: str, first: int | None, after: str | None) -> PageRequest:
+    size = DEFAULT_PAGE if first is None else first
+    if size < 0 or size > MAX_PAGE:
+        raise BadRequest(f"first must be between 0 and {MAX_PAGE}, got {size}", ("first",))
+    return PageRequest(parent_id, size, after)
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps(list(values), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != arity:
+        raise BadRequest(
+            f"after: {cursor!r} is not a cursor of this list; pass an endCursor from it",
+            ("after",),
+        )
+    return values
+
+
+def _cursor_of(spec: ListSpec[T], row: T) -> str:
+    return encode_cursor([getattr(row, col.key) for col in spec.order])
+
+
+async def load_pages(
+    session: AsyncSession, spec: ListSpec[T], requests: Sequence[PageRequest]
+) -> list[Page[T]]:
+    """One Page per request, in order."""
+    groups: dict[tuple[int, str | None], list[str]] = defaultdict(list)
+    for req in requests:
+        groups[(req.first, req.after)].append(req.parent_id)
+    found: dict[tuple[str, int, str | None], list[T]] = {}
+    for (first, after), parent_ids in groups.items():
+        by_parent = await _load_group(session, spec, sorted(set(parent_ids)), first, after)
+        for parent_id in parent_ids:
+            found[(parent_id, first, after)] = by_parent.get(parent_id, [])
+    pages = []
+    for req in requests:
+        rows = found[(req.parent_id, req.first, req.after)]
+        has_next = len(rows) > req.first
+        rows = rows[: req.first]
+        pages.append(
+            Page(
+                rows=rows,
+                cursors=[_cursor_of(spec, r) for r in rows],
+                has_next_page=has_next,
+                has_previous_page=req.after is not None,
+            )
+        )
+    return pages
+
+
+async def _load_group(
+    session: AsyncSession,
+    spec: ListSpec[T],
+    parent_ids: list[str],
+    first: int,
+    after: str | None,
+) -> dict[str, list[T]]:
+    # One row more than asked tells hasNextPage (for first=0 as well).
+    first_plus = first + 1
+    order = [c.desc() if spec.descending else c.asc() for c in spec.order]
+    conditions: list[ColumnElement[bool]] = [spec.parent.in_(parent_ids), *spec.where]
+    if after is not None:
+        values = decode_cursor(after, len(spec.order))
+        key = tuple_(*spec.order)
+        conditions.append(key < tuple_(*values) if spec.descending else key > tuple_(*values))
+    numbered = (
+        select(
+            spec.model,
+            func.row_number().over(partition_by=spec.parent, order_by=order).label("rn"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    row_alias = aliased(spec.model, numbered)
+    parent_col = numbered.c[spec.parent.key]
+    stmt = select(row_alias).where(numbered.c.rn <= first_plus).order_by(parent_col, numbered.c.rn)
+    out: dict[str, list[T]] = defaultdict(list)
+    for row in (await session.scalars(stmt)).all():
+        out[getattr(row, spec.parent.key)].append(row)
+    return out
+
+
+async def count_children(
+    session: AsyncSession, spec: ListSpec[T], parent_ids: Sequence[str]
+) -> list[int]:
+    stmt = (
+        select(spec.parent, func.count())
+        .where(spec.parent.in_(set(parent_ids)), *spec.where)
+        .group_by(spec.parent)
+    )
+    counts = {parent: int(n) for parent, n in (await session.execute(stmt)).all()}
+    return [counts.get(p, 0) for p in parent_ids]
