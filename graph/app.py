@@ -16,12 +16,11 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 import web
+from graph.context import GraphContext
+from graph.schema import schema
 from resolvers.context import Actor, Context
 from store.db import Store
 from store.hub import EventHub
-
-from graph.context import GraphContext
-from graph.schema import schema
 
 REQUEST_ID_HEADER = "x-request-id"
 

@@ -22,7 +22,7 @@ class GraphContext:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.ctx.store)
+        self.loaders = Loaders()
 
 
 Info = StrawberryInfo[GraphContext, Any]

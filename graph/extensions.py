@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import StreamExecutionResult
 
 from resolvers.errors import Failure
 
@@ -20,10 +21,17 @@ class ErrorCodes(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        result.errors = [self._coded(error) for error in result.errors]
+        self._recode(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        # Subscriptions: each streamed result, including an error raised by the stream.
+        self._recode(result)
+        yield
+
+    def _recode(self, result: object) -> None:
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [self._coded(error) for error in errors]  # type: ignore[attr-defined]
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
         if error.extensions and "code" in error.extensions:

@@ -9,12 +9,11 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from resolvers import projects, routes, services
-from resolvers.errors import Failure
-
 from graph.context import Info
 from graph.types.errors import ConflictError, NotFoundError, ValidationError, error_from
 from graph.types.nodes import Environment, Project, Route, Service, ServiceSpecVersion
+from resolvers import projects, routes, services
+from resolvers.errors import Failure
 
 # -- inputs --------------------------------------------------------------------------------
 

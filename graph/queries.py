@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 
 import strawberry
 from strawberry.scalars import JSON
 
+from graph.context import Info
+from graph.types.base import Connection, Node, connection, related
+from graph.types.nodes import Account, Project, Service, User, node_from_row
 from resolvers import events as event_resolvers
 from resolvers import lists, lookup
 from resolvers.errors import BadRequest
 from resolvers.pagination import MAX_PAGE
 from store import models
 from store.events import EventRecord
-
-from graph.context import Info
-from graph.types.base import Connection, Node, connection
-from graph.types.nodes import Account, Project, Service, User, node_from_row
 
 
 @strawberry.type(description="One entry of a project's activity (the durable event log).")
@@ -53,17 +53,13 @@ class Viewer:
     _user_id: strawberry.Private[str]
     _account_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def user(self, info: Info) -> User:
-        row = await info.context.loaders.by_id(models.User).load(self._user_id)
-        assert row is not None, "every actor is a stored user"
-        return User.from_row(row)
+    @strawberry.field(graphql_type=User)
+    def user(self, info: Info) -> Awaitable[User | None] | None:
+        return related(info, models.User, self._user_id, User.from_row)
 
-    @strawberry.field
-    async def account(self, info: Info) -> Account:
-        row = await info.context.loaders.by_id(models.Account).load(self._account_id)
-        assert row is not None, "an actor's account always exists"
-        return Account.from_row(row)
+    @strawberry.field(graphql_type=Account)
+    def account(self, info: Info) -> Awaitable[Account | None] | None:
+        return related(info, models.Account, self._account_id, Account.from_row)
 
 
 async def resolve_node(info: Info, node_id: str) -> Node | None:
@@ -89,12 +85,14 @@ class Query:
             raise BadRequest(f"ids takes at most {MAX_PAGE} IDs, got {len(ids)}", ("ids",))
         return [await resolve_node(info, str(i)) for i in ids]
 
-    @strawberry.field(description="The account's projects, by slug.")
-    async def projects(
+    @strawberry.field(
+        graphql_type=Connection[Project], description="The account's projects, by slug."
+    )
+    def projects(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Project]:
+    ) -> Awaitable[Connection[Project]]:
         account_id = info.context.ctx.actor.account_id
-        return await connection(
+        return connection(
             info, lists.PROJECTS_OF_ACCOUNT, account_id, first, after, Project.from_row
         )
 

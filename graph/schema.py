@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Final
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from graph.extensions import ErrorCodes
 from graph.mutations import Mutation
@@ -19,8 +21,17 @@ MAX_TOKENS: Final = 4000
 MAX_ALIASES: Final = 30
 
 
+class EncliiSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Expected failures are answers, not incidents; ErrorCodes logs the unexpected ones
+        # once, with the request ID.
+        return None
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return EncliiSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -7,10 +7,9 @@ from contextlib import aclosing
 
 import strawberry
 
-from resolvers import events
-
 from graph.context import Info
 from graph.queries import Event
+from resolvers import events
 
 
 @strawberry.type

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from resolvers.pagination import ListSpec, Page, PageRequest, count_children, load_pages
@@ -15,11 +15,19 @@ from store.models import Base, Release, Runtime, ServiceSpecVersion
 T = TypeVar("T", bound=Base)
 
 
+# Built once per model and reused with bound parameters (see resolvers.pagination).
+_BY_ID: dict[type[Base], Select[Any]] = {}
+_NEWEST: dict[type[Base], Select[Any]] = {}
+
+
 async def rows_by_id(store: Store, model: type[T], ids: Sequence[str]) -> list[T | None]:
-    id_column: InstrumentedAttribute[str] = model.id  # type: ignore[attr-defined]
+    stmt = _BY_ID.get(model)
+    if stmt is None:
+        id_column: InstrumentedAttribute[str] = model.id  # type: ignore[attr-defined]
+        stmt = _BY_ID[model] = select(model).where(id_column.in_(bindparam("ids", expanding=True)))
     async with store.read() as session:
-        rows = (await session.scalars(select(model).where(id_column.in_(set(ids))))).all()
-    found = {row.id: row for row in rows}  # type: ignore[attr-defined]
+        rows = (await session.scalars(stmt, {"ids": sorted(set(ids))})).all()
+    found = {row.id: row for row in rows}
     return [found.get(i) for i in ids]
 
 
@@ -27,22 +35,20 @@ async def _newest_per_service(
     store: Store, model: type[T], order_column: InstrumentedAttribute[object], ids: Sequence[str]
 ) -> list[T | None]:
     service_column: InstrumentedAttribute[str] = model.service_id  # type: ignore[attr-defined]
-    newest = (
-        select(service_column, func.max(order_column).label("top"))
-        .where(service_column.in_(set(ids)))
-        .group_by(service_column)
-        .subquery()
-    )
+    stmt = _NEWEST.get(model)
+    if stmt is None:
+        newest = (
+            select(service_column, func.max(order_column).label("top"))
+            .where(service_column.in_(bindparam("ids", expanding=True)))
+            .group_by(service_column)
+            .subquery()
+        )
+        stmt = _NEWEST[model] = select(model).join(
+            newest,
+            (service_column == newest.c[service_column.key]) & (order_column == newest.c.top),
+        )
     async with store.read() as session:
-        rows = (
-            await session.scalars(
-                select(model).join(
-                    newest,
-                    (service_column == newest.c[service_column.key])
-                    & (order_column == newest.c.top),
-                )
-            )
-        ).all()
+        rows = (await session.scalars(stmt, {"ids": sorted(set(ids))})).all()
     found = {getattr(row, "service_id"): row for row in rows}  # noqa: B009
     return [found.get(i) for i in ids]
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -77,13 +77,19 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
+def decode_cursor(cursor: str, columns: Sequence[InstrumentedAttribute[Any]]) -> list[Any]:
+    """The key values a cursor of a list ordered by ``columns`` holds, checked against
+    the columns' types, so a cursor of another list is refused rather than compared."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         values = None
-    if not isinstance(values, list) or len(values) != arity:
+    if (
+        not isinstance(values, list)
+        or len(values) != len(columns)
+        or not all(type(v) is col.type.python_type for v, col in zip(values, columns, strict=True))
+    ):
         raise BadRequest(
             f"after: {cursor!r} is not a cursor of this list; pass an endCursor from it",
             ("after",),
@@ -123,21 +129,25 @@ async def load_pages(
     return pages
 
 
-async def _load_group(
-    session: AsyncSession,
-    spec: ListSpec[T],
-    parent_ids: list[str],
-    first: int,
-    after: str | None,
-) -> dict[str, list[T]]:
-    # One row more than asked tells hasNextPage (for first=0 as well).
-    first_plus = first + 1
+# Statements are built once per list (and per with/without cursor) and reused with bound
+# parameters: building and cache-keying a windowed subquery costs more than running it.
+_STATEMENTS: dict[tuple[str, bool], Select[Any]] = {}
+_COUNTS: dict[str, Select[Any]] = {}
+
+
+def _page_statement(spec: ListSpec[T], with_after: bool) -> Select[Any]:
+    cached = _STATEMENTS.get((spec.name, with_after))
+    if cached is not None:
+        return cached
     order = [c.desc() if spec.descending else c.asc() for c in spec.order]
-    conditions: list[ColumnElement[bool]] = [spec.parent.in_(parent_ids), *spec.where]
-    if after is not None:
-        values = decode_cursor(after, len(spec.order))
+    conditions: list[ColumnElement[bool]] = [
+        spec.parent.in_(bindparam("parent_ids", expanding=True)),
+        *spec.where,
+    ]
+    if with_after:
         key = tuple_(*spec.order)
-        conditions.append(key < tuple_(*values) if spec.descending else key > tuple_(*values))
+        bound = tuple_(*(bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(spec.order)))
+        conditions.append(key < bound if spec.descending else key > bound)
     numbered = (
         select(
             spec.model,
@@ -147,10 +157,30 @@ async def _load_group(
         .subquery()
     )
     row_alias = aliased(spec.model, numbered)
-    parent_col = numbered.c[spec.parent.key]
-    stmt = select(row_alias).where(numbered.c.rn <= first_plus).order_by(parent_col, numbered.c.rn)
+    stmt = (
+        select(row_alias)
+        .where(numbered.c.rn <= bindparam("first_plus"))
+        .order_by(numbered.c[spec.parent.key], numbered.c.rn)
+    )
+    _STATEMENTS[(spec.name, with_after)] = stmt
+    return stmt
+
+
+async def _load_group(
+    session: AsyncSession,
+    spec: ListSpec[T],
+    parent_ids: list[str],
+    first: int,
+    after: str | None,
+) -> dict[str, list[T]]:
+    # One row more than asked tells hasNextPage (for first=0 as well).
+    params: dict[str, Any] = {"parent_ids": parent_ids, "first_plus": first + 1}
+    if after is not None:
+        for i, value in enumerate(decode_cursor(after, spec.order)):
+            params[f"after_{i}"] = value
+    stmt = _page_statement(spec, after is not None)
     out: dict[str, list[T]] = defaultdict(list)
-    for row in (await session.scalars(stmt)).all():
+    for row in (await session.scalars(stmt, params)).all():
         out[getattr(row, spec.parent.key)].append(row)
     return out
 
@@ -158,10 +188,13 @@ async def _load_group(
 async def count_children(
     session: AsyncSession, spec: ListSpec[T], parent_ids: Sequence[str]
 ) -> list[int]:
-    stmt = (
-        select(spec.parent, func.count())
-        .where(spec.parent.in_(set(parent_ids)), *spec.where)
-        .group_by(spec.parent)
-    )
-    counts = {parent: int(n) for parent, n in (await session.execute(stmt)).all()}
+    stmt = _COUNTS.get(spec.name)
+    if stmt is None:
+        stmt = _COUNTS[spec.name] = (
+            select(spec.parent, func.count())
+            .where(spec.parent.in_(bindparam("parent_ids", expanding=True)), *spec.where)
+            .group_by(spec.parent)
+        )
+    rows = (await session.execute(stmt, {"parent_ids": sorted(set(parent_ids))})).all()
+    counts = {parent: int(n) for parent, n in rows}
     return [counts.get(p, 0) for p in parent_ids]

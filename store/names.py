@@ -25,7 +25,7 @@ def label_problem(value: str, what: str) -> str | None:
         return f"{what} must not be empty"
     if len(value) > 63:
         return f"{what} {value!r} is {len(value)} characters long; the limit is 63"
-    if not DNS_LABEL.match(value):
+    if not DNS_LABEL.fullmatch(value):
         return (
             f"{what} {value!r} must be lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -49,7 +49,7 @@ def is_preview(name: str) -> bool:
 def host_problem(host: str) -> str | None:
     if len(host) > 253:
         return f"host {host!r} is longer than 253 characters"
-    if not HOSTNAME.match(host):
+    if not HOSTNAME.fullmatch(host):
         return (
             f"host {host!r} is not a lowercase DNS name (like api.example.com or "
             "*.preview.example.com)"

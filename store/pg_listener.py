@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections.abc import Callable
 from typing import Any, Final
@@ -22,6 +23,12 @@ from store.events import NOTIFY_CHANNEL
 log = logging.getLogger(__name__)
 
 APPLICATION_NAME: Final = "enclii-listener"
+
+
+def application_name() -> str:
+    """Names the connection in pg_stat_activity, with our pid, so an operator (or a test)
+    can tell which replica's listener it is."""
+    return f"{APPLICATION_NAME}:{os.getpid()}"
 
 
 class PgListener:
@@ -72,7 +79,7 @@ class PgListener:
                 self._conn = await asyncpg.connect(
                     self._dsn,
                     timeout=self._connect_timeout,
-                    server_settings={"application_name": APPLICATION_NAME},
+                    server_settings={"application_name": application_name()},
                 )
                 self._conn.add_termination_listener(lambda _c, ev=lost: ev.set())
                 await self._conn.add_listener(NOTIFY_CHANNEL, self._notified)

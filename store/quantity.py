@@ -7,12 +7,14 @@ everywhere.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Final
 
 _BINARY: Final = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL: Final = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
-_PATTERN: Final = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+_PATTERN: Final = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*")
+# Exact arithmetic for any number a person could type (the default context keeps 28 digits).
+_EXACT: Final = Context(prec=200)
 
 
 class QuantityError(ValueError):
@@ -20,7 +22,7 @@ class QuantityError(ValueError):
 
 
 def _split(value: str | int | float) -> tuple[Decimal, str]:
-    match = _PATTERN.match(str(value))
+    match = _PATTERN.fullmatch(str(value))
     if not match:
         raise QuantityError(f"{value!r} is not a quantity (examples: 500m, 2, 512Mi, 10Gi)")
     try:
@@ -35,7 +37,7 @@ def cpu_millicores(value: str | int | float) -> int:
     if unit == "m":
         millis = number
     elif unit == "":
-        millis = number * 1000
+        millis = _EXACT.multiply(number, Decimal(1000))
     else:
         raise QuantityError(f"CPU {value!r}: use cores (2, 0.5) or millicores (500m)")
     if millis <= 0:
@@ -58,14 +60,18 @@ def byte_size(value: str | int | float) -> int:
         raise QuantityError(
             f"size {value!r} has an unknown unit {unit!r}; use Ki, Mi, Gi, Ti (or k, M, G, T)"
         )
-    result = number * scale
+    result = _EXACT.multiply(number, Decimal(scale))
     if result <= 0:
         raise QuantityError(f"size {value!r} must be greater than zero")
+    if result != result.to_integral_value():
+        raise QuantityError(f"size {value!r} is not a whole number of bytes")
     return int(result)
 
 
 def format_bytes(size: int) -> str:
     """The shortest exact binary form: 536870912 → ``512Mi``."""
+    if size == 0:
+        return "0"
     for unit, scale in sorted(_BINARY.items(), key=lambda item: -item[1]):
         if size % scale == 0:
             return f"{size // scale}{unit}"

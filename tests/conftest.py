@@ -29,7 +29,6 @@ from store.db import Store
 from store.hub import EventHub
 from store.migrate import upgrade
 from store.models import Base
-
 from tests.helpers import Api, LiveServer, start_live_server
 
 PG_ADMIN_URL = os.environ.get(

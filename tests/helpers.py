@@ -39,9 +39,7 @@ class Api:
     client: httpx.AsyncClient
     headers: dict[str, str] = field(default_factory=dict)
 
-    async def execute(
-        self, query: str, variables: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.client.post(
             "/graphql",
             json={"query": query, "variables": variables or {}},
@@ -86,7 +84,6 @@ async def start_live_server(app: ASGIApp) -> AsyncIterator[LiveServer]:
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + DEADLINE_S
     while not server.started:
@@ -259,7 +256,9 @@ def start_server_process(
     deadline = time.monotonic() + DEADLINE_S
     while True:
         if process.poll() is not None:
-            raise AssertionError(f"enclii serve exited with {process.returncode}:\n{server.output()}")
+            raise AssertionError(
+                f"enclii serve exited with {process.returncode}:\n{server.output()}"
+            )
         try:
             if httpx.get(f"{server.http_url}/readyz", timeout=1).status_code == 200:
                 return server

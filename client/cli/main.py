@@ -23,7 +23,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The control-plane store: migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DataDirOption = Annotated[
     Path | None,

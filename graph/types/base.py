@@ -1,18 +1,26 @@
-"""The Node interface and Relay connections shared by every type."""
+"""The Node interface, Relay connections, and the loaders linked fields resolve through."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
 
 import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.types.nodes import SelectedField, Selection
 
 from graph.context import Info
-from resolvers.pagination import ListSpec, page_request
+from resolvers import loaders as batch
+from resolvers.errors import BadRequest
+from resolvers.pagination import ListSpec, Page, PageRequest, page_request
+from store.db import Store
 from store.models import Base
 
 NodeT = TypeVar("NodeT")
 RowT = TypeVar("RowT", bound=Base)
+ViewT = TypeVar("ViewT")
 
 
 @strawberry.interface(description="Anything with a global ID (prefixed by kind: svc_…).")
@@ -42,21 +50,20 @@ class Connection(Generic[NodeT]):
     _parent_id: strawberry.Private[str]
     _spec: strawberry.Private[ListSpec[Any]]
 
-    @strawberry.field(description="How many items the whole list holds.")
-    async def total_count(self, info: Info) -> int:
-        return await info.context.loaders.count(self._spec).load(self._parent_id)
+    @strawberry.field(graphql_type=int, description="How many items the whole list holds.")
+    def total_count(self, info: Info) -> Awaitable[int]:
+        spec = self._spec
+        store = info.context.ctx.store
+
+        def factory() -> DataLoader[str, int]:
+            return DataLoader(lambda ids: batch.counts(store, spec, ids))
+
+        return info.context.loaders.get(("count", spec.name), factory).load(self._parent_id)
 
 
-async def connection(
-    info: Info,
-    spec: ListSpec[RowT],
-    parent_id: str,
-    first: int | None,
-    after: str | None,
-    wrap: Callable[[RowT], NodeT],
+def _connection_of(
+    page: Page[RowT], spec: ListSpec[RowT], parent_id: str, wrap: Callable[[RowT], NodeT]
 ) -> Connection[NodeT]:
-    """Load one page of ``spec`` under ``parent_id`` through the request's DataLoader."""
-    page = await info.context.loaders.page(spec).load(page_request(parent_id, first, after))
     nodes = [wrap(row) for row in page.rows]
     return Connection(
         edges=[Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],
@@ -70,3 +77,205 @@ async def connection(
         _parent_id=parent_id,
         _spec=spec,
     )
+
+
+Newest = Callable[[Store, Sequence[str]], Awaitable[Sequence[Any]]]
+LATEST_RELEASE: Final[Newest] = batch.latest_releases
+CURRENT_RUNTIME: Final[Newest] = batch.current_runtimes
+CURRENT_SPEC: Final[Newest] = batch.current_specs
+
+
+# -- prefetching -----------------------------------------------------------------------------
+#
+# A page of services that asks for each service's latest release could let every service
+# resolve that field through a DataLoader: one query, but one future per service for
+# graphql-core to await, which on a 200-service dashboard costs more than the query. So a
+# list may name the linked fields of its nodes that it can load itself: when the query
+# selects them, the page loads them for all its nodes at once and hands each node its value,
+# which the node's resolver then returns synchronously. Unselected fields cost nothing.
+
+MISSING: Final = object()
+
+
+@dataclass(frozen=True, eq=False)
+class PrefetchNewest:
+    """The newest release/runtime/spec of each node (a service)."""
+
+    field: str
+    load: Newest
+    wrap: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, eq=False)
+class PrefetchPage:
+    """A page of a child list of each node, with the arguments the query gives it."""
+
+    field: str
+    spec: ListSpec[Any]
+    wrap: Callable[[Any], Any]
+
+
+Prefetch = PrefetchNewest | PrefetchPage
+
+
+class Prefetched:
+    """Mixin for views whose linked fields a page may have loaded in advance."""
+
+    _prefetched: strawberry.Private[dict[str, Any]]
+
+    def prefetched(self, field: str, arguments: tuple[Any, ...] = ()) -> Any:
+        found = getattr(self, "_prefetched", None)
+        if not found or field not in found:
+            return MISSING
+        given, value = found[field]
+        return value if given == arguments else MISSING
+
+    def remember(self, field: str, arguments: tuple[Any, ...], value: Any) -> None:
+        if getattr(self, "_prefetched", None) is None:
+            object.__setattr__(self, "_prefetched", {})
+        self._prefetched[field] = (arguments, value)
+
+
+def _flatten(selections: Sequence[Selection]) -> list[SelectedField]:
+    out: list[SelectedField] = []
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            out.append(selection)
+        else:  # fragments: their fields count as the node's own
+            out.extend(_flatten(selection.selections))
+    return out
+
+
+def _node_fields(info: Info) -> list[SelectedField]:
+    """The fields selected on the nodes of the connection being resolved."""
+    nodes: list[SelectedField] = []
+    for conn in _flatten(info.selected_fields):
+        for child in _flatten(conn.selections):
+            if child.name == "nodes":
+                nodes.extend(_flatten(child.selections))
+            elif child.name == "edges":
+                for edge_field in _flatten(child.selections):
+                    if edge_field.name == "node":
+                        nodes.extend(_flatten(edge_field.selections))
+    return nodes
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _plan(info: Info, prefetch: Sequence[Prefetch]) -> list[tuple[Prefetch, tuple[Any, ...]]]:
+    if not prefetch:
+        return []
+    selected: dict[str, list[SelectedField]] = {}
+    for field in _node_fields(info):
+        selected.setdefault(field.name, []).append(field)
+    plan: list[tuple[Prefetch, tuple[Any, ...]]] = []
+    for item in prefetch:
+        uses = selected.get(item.field)
+        if not uses:
+            continue
+        if isinstance(item, PrefetchPage):
+            try:
+                # Literal arguments arrive as their source text ("5"); variables typed.
+                arguments = {
+                    (_int_or_none(u.arguments.get("first")), u.arguments.get("after")) for u in uses
+                }
+                if len(arguments) != 1:
+                    continue  # aliased with different pages: let each resolve itself
+                first, after = arguments.pop()
+                page_request("", first, after)
+            except (ValueError, BadRequest):
+                continue  # bad arguments: the field's own resolver reports them
+            plan.append((item, (first, after)))
+        else:
+            plan.append((item, ()))
+    return plan
+
+
+async def _prefetch(
+    store: Store, views: list[Any], plan: list[tuple[Prefetch, tuple[Any, ...]]]
+) -> None:
+    ids = [str(v.id) for v in views]
+
+    async def one(item: Prefetch, arguments: tuple[Any, ...]) -> None:
+        if isinstance(item, PrefetchNewest):
+            rows = await item.load(store, ids)
+            for view, row in zip(views, rows, strict=True):
+                view.remember(item.field, arguments, None if row is None else item.wrap(row))
+            return
+        first, after = arguments
+        pages = await batch.pages(store, item.spec, [page_request(i, first, after) for i in ids])
+        for view, page in zip(views, pages, strict=True):
+            view.remember(
+                item.field, arguments, _connection_of(page, item.spec, str(view.id), item.wrap)
+            )
+
+    # Independent reads on separate connections: they overlap in the database.
+    await asyncio.gather(*(one(item, arguments) for item, arguments in plan))
+
+
+def connection(
+    info: Info,
+    spec: ListSpec[RowT],
+    parent_id: str,
+    first: int | None,
+    after: str | None,
+    wrap: Callable[[RowT], NodeT],
+    prefetch: Sequence[Prefetch] = (),
+) -> Awaitable[Connection[NodeT]]:
+    """One page of ``spec`` under ``parent_id``, batched with every other parent's, with
+    the ``prefetch`` fields the query selects on its nodes loaded for all of them."""
+    request = page_request(parent_id, first, after)
+    store = info.context.ctx.store
+    plan = _plan(info, prefetch)
+
+    def factory() -> DataLoader[PageRequest, Connection[NodeT]]:
+        async def load(requests: Sequence[PageRequest]) -> list[Connection[NodeT]]:
+            pages = await batch.pages(store, spec, requests)
+            connections = [
+                _connection_of(page, spec, req.parent_id, wrap)
+                for page, req in zip(pages, requests, strict=True)
+            ]
+            if plan:
+                await _prefetch(store, [n for c in connections for n in c.nodes], plan)
+            return connections
+
+        return DataLoader(load)
+
+    key = ("page", spec.name, tuple((item.field, args) for item, args in plan))
+    return info.context.loaders.get(key, factory).load(request)
+
+
+def related(
+    info: Info, model: type[RowT], row_id: str | None, wrap: Callable[[RowT], ViewT]
+) -> Awaitable[ViewT | None] | None:
+    """The view of the row ``row_id`` of ``model`` (None when there is no link)."""
+    if row_id is None:
+        return None
+    store = info.context.ctx.store
+
+    def factory() -> DataLoader[str, ViewT | None]:
+        async def load(ids: Sequence[str]) -> list[ViewT | None]:
+            rows = await batch.rows_by_id(store, model, ids)
+            return [None if row is None else wrap(row) for row in rows]
+
+        return DataLoader(load)
+
+    return info.context.loaders.get(("row", model), factory).load(row_id)
+
+
+def newest(
+    info: Info, load_rows: Newest, service_id: str, wrap: Callable[[Any], ViewT]
+) -> Awaitable[ViewT | None]:
+    """The newest release, runtime or spec version of a service, batched across services."""
+    store = info.context.ctx.store
+
+    def factory() -> DataLoader[str, ViewT | None]:
+        async def load(ids: Sequence[str]) -> list[ViewT | None]:
+            rows = await load_rows(store, ids)
+            return [None if row is None else wrap(row) for row in rows]
+
+        return DataLoader(load)
+
+    return info.context.loaders.get(("newest", load_rows), factory).load(service_id)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import errors as failures
-
 from graph.context import Info
 from graph.types.base import Node
+from resolvers import errors as failures
 
 
 @strawberry.interface(description="A failure the caller can act on: what, a code, and where.")

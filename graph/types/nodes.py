@@ -8,28 +8,37 @@ environment names its project), which is why they share this module.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from croniter import croniter
 from strawberry.scalars import JSON
 
 from graph.context import Info
-from graph.types.base import Connection, Node, connection
 from graph.types import enums as _registered_enums  # noqa: F401  (makes them GraphQL enums)
+from graph.types.base import (
+    CURRENT_RUNTIME,
+    CURRENT_SPEC,
+    LATEST_RELEASE,
+    MISSING,
+    Connection,
+    Node,
+    Prefetch,
+    Prefetched,
+    PrefetchNewest,
+    PrefetchPage,
+    connection,
+    newest,
+    related,
+)
 from resolvers import lists, lookup
 from store import models
 from store.quantity import format_bytes
 
 GIB = 2**30
-
-
-async def _one(info: Info, model: type[Any], row_id: str | None) -> Any:
-    if row_id is None:
-        return None
-    return await info.context.loaders.by_id(model).load(row_id)
 
 
 # -- tenancy -------------------------------------------------------------------------------
@@ -52,35 +61,37 @@ class Account(Node):
             created_at=row.created_at,
         )
 
-    @strawberry.field
-    async def projects(
+    @strawberry.field(graphql_type="Connection[Project]")
+    def projects(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Project]:
-        return await connection(
-            info, lists.PROJECTS_OF_ACCOUNT, self.id, first, after, Project.from_row
-        )
+    ) -> Awaitable[Connection[Project]]:
+        return connection(info, lists.PROJECTS_OF_ACCOUNT, self.id, first, after, Project.from_row)
 
-    @strawberry.field
-    async def users(
+    @strawberry.field(graphql_type="Connection[User]")
+    def users(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[User]:
-        return await connection(info, lists.USERS_OF_ACCOUNT, self.id, first, after, User.from_row)
+    ) -> Awaitable[Connection[User]]:
+        return connection(info, lists.USERS_OF_ACCOUNT, self.id, first, after, User.from_row)
 
-    @strawberry.field(description="Roles on the account and on each of its projects.")
-    async def memberships(
+    @strawberry.field(
+        graphql_type="Connection[Membership]",
+        description="Roles on the account and on each of its projects.",
+    )
+    def memberships(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Membership]:
-        return await connection(
+    ) -> Awaitable[Connection[Membership]]:
+        return connection(
             info, lists.MEMBERSHIPS_OF_ACCOUNT, self.id, first, after, Membership.from_row
         )
 
-    @strawberry.field(description="Every recorded action in the account, newest first.")
-    async def audit_events(
+    @strawberry.field(
+        graphql_type="Connection[AuditEvent]",
+        description="Every recorded action in the account, newest first.",
+    )
+    def audit_events(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[AuditEvent]:
-        return await connection(
-            info, lists.AUDIT_OF_ACCOUNT, self.id, first, after, AuditEvent.from_row
-        )
+    ) -> Awaitable[Connection[AuditEvent]]:
+        return connection(info, lists.AUDIT_OF_ACCOUNT, self.id, first, after, AuditEvent.from_row)
 
 
 @strawberry.type
@@ -102,13 +113,14 @@ class User(Node):
             created_at=row.created_at,
         )
 
-    @strawberry.field(description="Personal access tokens (metadata only), newest first.")
-    async def api_tokens(
+    @strawberry.field(
+        graphql_type="Connection[ApiToken]",
+        description="Personal access tokens (metadata only), newest first.",
+    )
+    def api_tokens(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[ApiToken]:
-        return await connection(
-            info, lists.TOKENS_OF_USER, self.id, first, after, ApiToken.from_row
-        )
+    ) -> Awaitable[Connection[ApiToken]]:
+        return connection(info, lists.TOKENS_OF_USER, self.id, first, after, ApiToken.from_row)
 
 
 @strawberry.type
@@ -128,14 +140,16 @@ class Membership(Node):
             updated_at=row.updated_at,
         )
 
-    @strawberry.field
-    async def user(self, info: Info) -> User:
-        return User.from_row(await _one(info, models.User, self._row.user_id))
+    @strawberry.field(graphql_type="User")
+    def user(self, info: Info) -> Awaitable[User | None] | None:
+        return related(info, models.User, self._row.user_id, User.from_row)
 
-    @strawberry.field(description="The project the role applies to; null for the whole account.")
-    async def project(self, info: Info) -> Project | None:
-        row = await _one(info, models.Project, self._row.project_id)
-        return Project.from_row(row) if row else None
+    @strawberry.field(
+        graphql_type="Project | None",
+        description="The project the role applies to; null for the whole account.",
+    )
+    def project(self, info: Info) -> Awaitable[Project | None] | None:
+        return related(info, models.Project, self._row.project_id, Project.from_row)
 
 
 @strawberry.type(description="A personal access token. The secret itself is never shown again.")
@@ -165,10 +179,9 @@ class ApiToken(Node):
             created_at=row.created_at,
         )
 
-    @strawberry.field
-    async def project(self, info: Info) -> Project | None:
-        row = await _one(info, models.Project, self._row.project_id)
-        return Project.from_row(row) if row else None
+    @strawberry.field(graphql_type="Project | None")
+    def project(self, info: Info) -> Awaitable[Project | None] | None:
+        return related(info, models.Project, self._row.project_id, Project.from_row)
 
 
 @strawberry.type
@@ -190,15 +203,18 @@ class Project(Node):
             updated_at=row.updated_at,
         )
 
-    @strawberry.field
-    async def account(self, info: Info) -> Account:
-        return Account.from_row(await _one(info, models.Account, self._row.account_id))
+    @strawberry.field(graphql_type="Account")
+    def account(self, info: Info) -> Awaitable[Account | None] | None:
+        return related(info, models.Account, self._row.account_id, Account.from_row)
 
-    @strawberry.field(description="dev, stage, prod and previews, in creation order.")
-    async def environments(
+    @strawberry.field(
+        graphql_type="Connection[Environment]",
+        description="dev, stage, prod and previews, in creation order.",
+    )
+    def environments(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Environment]:
-        return await connection(
+    ) -> Awaitable[Connection[Environment]]:
+        return connection(
             info, lists.ENVIRONMENTS_OF_PROJECT, self.id, first, after, Environment.from_row
         )
 
@@ -208,29 +224,33 @@ class Project(Node):
             row = await lookup.environment_by_name(session, self.id, name)
         return Environment.from_row(row) if row else None
 
-    @strawberry.field(description="Roles granted on this project.")
-    async def memberships(
+    @strawberry.field(
+        graphql_type="Connection[Membership]", description="Roles granted on this project."
+    )
+    def memberships(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Membership]:
-        return await connection(
+    ) -> Awaitable[Connection[Membership]]:
+        return connection(
             info, lists.MEMBERSHIPS_OF_PROJECT, self.id, first, after, Membership.from_row
         )
 
-    @strawberry.field(description="Project-scoped secrets (metadata and versions only).")
-    async def secrets(
+    @strawberry.field(
+        graphql_type="Connection[Secret]",
+        description="Project-scoped secrets (metadata and versions only).",
+    )
+    def secrets(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Secret]:
-        return await connection(
-            info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row
-        )
+    ) -> Awaitable[Connection[Secret]]:
+        return connection(info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row)
 
-    @strawberry.field(description="Actions recorded on this project, newest first.")
-    async def audit_events(
+    @strawberry.field(
+        graphql_type="Connection[AuditEvent]",
+        description="Actions recorded on this project, newest first.",
+    )
+    def audit_events(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[AuditEvent]:
-        return await connection(
-            info, lists.AUDIT_OF_PROJECT, self.id, first, after, AuditEvent.from_row
-        )
+    ) -> Awaitable[Connection[AuditEvent]]:
+        return connection(info, lists.AUDIT_OF_PROJECT, self.id, first, after, AuditEvent.from_row)
 
 
 @strawberry.type(description="Caps for one environment; null means unlimited.")
@@ -272,16 +292,22 @@ class Environment(Node):
             updated_at=row.updated_at,
         )
 
-    @strawberry.field
-    async def project(self, info: Info) -> Project:
-        return Project.from_row(await _one(info, models.Project, self._row.project_id))
+    @strawberry.field(graphql_type="Project")
+    def project(self, info: Info) -> Awaitable[Project | None] | None:
+        return related(info, models.Project, self._row.project_id, Project.from_row)
 
-    @strawberry.field(description="Live services, by name.")
-    async def services(
+    @strawberry.field(graphql_type="Connection[Service]", description="Live services, by name.")
+    def services(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Service]:
-        return await connection(
-            info, lists.SERVICES_OF_ENVIRONMENT, self.id, first, after, Service.from_row
+    ) -> Awaitable[Connection[Service]]:
+        return connection(
+            info,
+            lists.SERVICES_OF_ENVIRONMENT,
+            self.id,
+            first,
+            after,
+            Service.from_row,
+            prefetch=SERVICE_PREFETCH,
         )
 
     @strawberry.field(description="One live service by name.")
@@ -290,43 +316,43 @@ class Environment(Node):
             row = await lookup.service_by_name(session, self.id, name)
         return Service.from_row(row) if row else None
 
-    @strawberry.field(description="Every route bound in this environment.")
-    async def routes(
+    @strawberry.field(
+        graphql_type="Connection[Route]", description="Every route bound in this environment."
+    )
+    def routes(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Route]:
-        return await connection(
-            info, lists.ROUTES_OF_ENVIRONMENT, self.id, first, after, Route.from_row
-        )
+    ) -> Awaitable[Connection[Route]]:
+        return connection(info, lists.ROUTES_OF_ENVIRONMENT, self.id, first, after, Route.from_row)
 
-    @strawberry.field
-    async def volumes(
+    @strawberry.field(graphql_type="Connection[Volume]")
+    def volumes(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Volume]:
-        return await connection(
+    ) -> Awaitable[Connection[Volume]]:
+        return connection(
             info, lists.VOLUMES_OF_ENVIRONMENT, self.id, first, after, Volume.from_row
         )
 
-    @strawberry.field
-    async def jobs(
+    @strawberry.field(graphql_type="Connection[Job]")
+    def jobs(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Job]:
-        return await connection(
-            info, lists.JOBS_OF_ENVIRONMENT, self.id, first, after, Job.from_row
-        )
+    ) -> Awaitable[Connection[Job]]:
+        return connection(info, lists.JOBS_OF_ENVIRONMENT, self.id, first, after, Job.from_row)
 
-    @strawberry.field(description="Environment-scoped secrets (metadata only).")
-    async def secrets(
+    @strawberry.field(
+        graphql_type="Connection[Secret]", description="Environment-scoped secrets (metadata only)."
+    )
+    def secrets(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Secret]:
-        return await connection(
-            info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row
-        )
+    ) -> Awaitable[Connection[Secret]]:
+        return connection(info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row)
 
-    @strawberry.field(description="Resource usage samples, newest first.")
-    async def cost_samples(
+    @strawberry.field(
+        graphql_type="Connection[CostSample]", description="Resource usage samples, newest first."
+    )
+    def cost_samples(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[CostSample]:
-        return await connection(
+    ) -> Awaitable[Connection[CostSample]]:
+        return connection(
             info, lists.COSTS_OF_ENVIRONMENT, self.id, first, after, CostSample.from_row
         )
 
@@ -335,7 +361,7 @@ class Environment(Node):
 
 
 @strawberry.type
-class Service(Node):
+class Service(Node, Prefetched):
     _row: strawberry.Private[models.Service]
     name: str
     type: models.ServiceType
@@ -359,103 +385,112 @@ class Service(Node):
             deleted_at=row.deleted_at,
         )
 
-    @strawberry.field
-    async def environment(self, info: Info) -> Environment:
-        return Environment.from_row(await _one(info, models.Environment, self._row.environment_id))
+    @strawberry.field(graphql_type="Environment")
+    def environment(self, info: Info) -> Awaitable[Environment | None] | None:
+        return related(info, models.Environment, self._row.environment_id, Environment.from_row)
 
-    @strawberry.field
-    async def project(self, info: Info) -> Project:
-        return Project.from_row(await _one(info, models.Project, self._row.project_id))
+    @strawberry.field(graphql_type="Project")
+    def project(self, info: Info) -> Awaitable[Project | None] | None:
+        return related(info, models.Project, self._row.project_id, Project.from_row)
 
-    @strawberry.field(description="The current (newest) Service Spec version.")
-    async def spec(self, info: Info) -> ServiceSpecVersion | None:
-        row = await info.context.loaders.current_spec.load(self.id)
-        return ServiceSpecVersion.from_row(row) if row else None
+    @strawberry.field(
+        graphql_type="ServiceSpecVersion | None",
+        description="The current (newest) Service Spec version.",
+    )
+    def spec(self, info: Info) -> Awaitable[ServiceSpecVersion | None] | ServiceSpecVersion | None:
+        found = self.prefetched("spec")
+        if found is MISSING:
+            return newest(info, CURRENT_SPEC, self.id, ServiceSpecVersion.from_row)
+        return cast(ServiceSpecVersion | None, found)
 
-    @strawberry.field(description="Every applied spec, newest first.")
-    async def spec_versions(
+    @strawberry.field(
+        graphql_type="Connection[ServiceSpecVersion]",
+        description="Every applied spec, newest first.",
+    )
+    def spec_versions(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[ServiceSpecVersion]:
-        return await connection(
-            info,
-            lists.SPEC_VERSIONS_OF_SERVICE,
-            self.id,
-            first,
-            after,
-            ServiceSpecVersion.from_row,
+    ) -> Awaitable[Connection[ServiceSpecVersion]]:
+        return connection(
+            info, lists.SPEC_VERSIONS_OF_SERVICE, self.id, first, after, ServiceSpecVersion.from_row
         )
 
-    @strawberry.field
-    async def latest_release(self, info: Info) -> Release | None:
-        row = await info.context.loaders.latest_release.load(self.id)
-        return Release.from_row(row) if row else None
+    @strawberry.field(graphql_type="Release | None")
+    def latest_release(self, info: Info) -> Awaitable[Release | None] | Release | None:
+        found = self.prefetched("latestRelease")
+        if found is MISSING:
+            return newest(info, LATEST_RELEASE, self.id, Release.from_row)
+        return cast(Release | None, found)
 
-    @strawberry.field(description="Releases, newest first.")
-    async def releases(
+    @strawberry.field(graphql_type="Connection[Release]", description="Releases, newest first.")
+    def releases(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Release]:
-        return await connection(
-            info, lists.RELEASES_OF_SERVICE, self.id, first, after, Release.from_row
-        )
+    ) -> Awaitable[Connection[Release]]:
+        return connection(info, lists.RELEASES_OF_SERVICE, self.id, first, after, Release.from_row)
 
-    @strawberry.field(description="Deployments, newest first.")
-    async def deployments(
+    @strawberry.field(
+        graphql_type="Connection[Deployment]", description="Deployments, newest first."
+    )
+    def deployments(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Deployment]:
-        return await connection(
+    ) -> Awaitable[Connection[Deployment]]:
+        return connection(
             info, lists.DEPLOYMENTS_OF_SERVICE, self.id, first, after, Deployment.from_row
         )
 
-    @strawberry.field(description="What runs now (the newest runtime).")
-    async def runtime(self, info: Info) -> Runtime | None:
-        row = await info.context.loaders.current_runtime.load(self.id)
-        return Runtime.from_row(row) if row else None
+    @strawberry.field(
+        graphql_type="Runtime | None", description="What runs now (the newest runtime)."
+    )
+    def runtime(self, info: Info) -> Awaitable[Runtime | None] | Runtime | None:
+        found = self.prefetched("runtime")
+        if found is MISSING:
+            return newest(info, CURRENT_RUNTIME, self.id, Runtime.from_row)
+        return cast(Runtime | None, found)
 
-    @strawberry.field(description="Runtimes of every release that ran, newest first.")
-    async def runtimes(
+    @strawberry.field(
+        graphql_type="Connection[Runtime]",
+        description="Runtimes of every release that ran, newest first.",
+    )
+    def runtimes(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Runtime]:
-        return await connection(
-            info, lists.RUNTIMES_OF_SERVICE, self.id, first, after, Runtime.from_row
-        )
+    ) -> Awaitable[Connection[Runtime]]:
+        return connection(info, lists.RUNTIMES_OF_SERVICE, self.id, first, after, Runtime.from_row)
 
-    @strawberry.field
-    async def routes(
+    @strawberry.field(graphql_type="Connection[Route]")
+    def routes(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Route]:
-        return await connection(
-            info, lists.ROUTES_OF_SERVICE, self.id, first, after, Route.from_row
-        )
+    ) -> Awaitable[Connection[Route]] | Connection[Route]:
+        found = self.prefetched("routes", (first, after))
+        if found is MISSING:
+            return connection(info, lists.ROUTES_OF_SERVICE, self.id, first, after, Route.from_row)
+        return cast(Connection[Route], found)
 
-    @strawberry.field
-    async def volumes(
+    @strawberry.field(graphql_type="Connection[Volume]")
+    def volumes(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Volume]:
-        return await connection(
-            info, lists.VOLUMES_OF_SERVICE, self.id, first, after, Volume.from_row
-        )
+    ) -> Awaitable[Connection[Volume]]:
+        return connection(info, lists.VOLUMES_OF_SERVICE, self.id, first, after, Volume.from_row)
 
-    @strawberry.field
-    async def jobs(
+    @strawberry.field(graphql_type="Connection[Job]")
+    def jobs(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Job]:
-        return await connection(info, lists.JOBS_OF_SERVICE, self.id, first, after, Job.from_row)
+    ) -> Awaitable[Connection[Job]]:
+        return connection(info, lists.JOBS_OF_SERVICE, self.id, first, after, Job.from_row)
 
-    @strawberry.field(description="Service-scoped secrets (metadata only).")
-    async def secrets(
+    @strawberry.field(
+        graphql_type="Connection[Secret]", description="Service-scoped secrets (metadata only)."
+    )
+    def secrets(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Secret]:
-        return await connection(
-            info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row
-        )
+    ) -> Awaitable[Connection[Secret]]:
+        return connection(info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row)
 
-    @strawberry.field(description="Resource usage samples, newest first.")
-    async def cost_samples(
+    @strawberry.field(
+        graphql_type="Connection[CostSample]", description="Resource usage samples, newest first."
+    )
+    def cost_samples(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[CostSample]:
-        return await connection(
-            info, lists.COSTS_OF_SERVICE, self.id, first, after, CostSample.from_row
-        )
+    ) -> Awaitable[Connection[CostSample]]:
+        return connection(info, lists.COSTS_OF_SERVICE, self.id, first, after, CostSample.from_row)
 
 
 @strawberry.type(description="One immutable applied Service Spec.")
@@ -483,9 +518,9 @@ class ServiceSpecVersion(Node):
             spec=JSON(row.spec),
         )
 
-    @strawberry.field
-    async def service(self, info: Info) -> Service:
-        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+    @strawberry.field(graphql_type="Service")
+    def service(self, info: Info) -> Awaitable[Service | None] | None:
+        return related(info, models.Service, self._row.service_id, Service.from_row)
 
 
 @strawberry.type(description="An immutable, signed build of a service.")
@@ -521,14 +556,18 @@ class Release(Node):
             updated_at=row.updated_at,
         )
 
-    @strawberry.field
-    async def service(self, info: Info) -> Service:
-        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+    @strawberry.field(graphql_type="Service")
+    def service(self, info: Info) -> Awaitable[Service | None] | None:
+        return related(info, models.Service, self._row.service_id, Service.from_row)
 
-    @strawberry.field(description="The spec version the release was built from.")
-    async def spec_version(self, info: Info) -> ServiceSpecVersion | None:
-        row = await _one(info, models.ServiceSpecVersion, self._row.spec_version_id)
-        return ServiceSpecVersion.from_row(row) if row else None
+    @strawberry.field(
+        graphql_type="ServiceSpecVersion | None",
+        description="The spec version the release was built from.",
+    )
+    def spec_version(self, info: Info) -> Awaitable[ServiceSpecVersion | None] | None:
+        return related(
+            info, models.ServiceSpecVersion, self._row.spec_version_id, ServiceSpecVersion.from_row
+        )
 
 
 @strawberry.type(description="A status condition, as Kubernetes writes them.")
@@ -580,18 +619,17 @@ class Deployment(Node):
             finished_at=row.finished_at,
         )
 
-    @strawberry.field
-    async def service(self, info: Info) -> Service:
-        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+    @strawberry.field(graphql_type="Service")
+    def service(self, info: Info) -> Awaitable[Service | None] | None:
+        return related(info, models.Service, self._row.service_id, Service.from_row)
 
-    @strawberry.field
-    async def from_release(self, info: Info) -> Release | None:
-        row = await _one(info, models.Release, self._row.from_release_id)
-        return Release.from_row(row) if row else None
+    @strawberry.field(graphql_type="Release | None")
+    def from_release(self, info: Info) -> Awaitable[Release | None] | None:
+        return related(info, models.Release, self._row.from_release_id, Release.from_row)
 
-    @strawberry.field
-    async def to_release(self, info: Info) -> Release:
-        return Release.from_row(await _one(info, models.Release, self._row.to_release_id))
+    @strawberry.field(graphql_type="Release")
+    def to_release(self, info: Info) -> Awaitable[Release | None] | None:
+        return related(info, models.Release, self._row.to_release_id, Release.from_row)
 
 
 @strawberry.type(description="What runs of one release: replicas wanted and ready.")
@@ -617,13 +655,13 @@ class Runtime(Node):
             updated_at=row.updated_at,
         )
 
-    @strawberry.field
-    async def service(self, info: Info) -> Service:
-        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+    @strawberry.field(graphql_type="Service")
+    def service(self, info: Info) -> Awaitable[Service | None] | None:
+        return related(info, models.Service, self._row.service_id, Service.from_row)
 
-    @strawberry.field
-    async def release(self, info: Info) -> Release:
-        return Release.from_row(await _one(info, models.Release, self._row.release_id))
+    @strawberry.field(graphql_type="Release")
+    def release(self, info: Info) -> Awaitable[Release | None] | None:
+        return related(info, models.Release, self._row.release_id, Release.from_row)
 
 
 # -- resources -----------------------------------------------------------------------------
@@ -650,13 +688,13 @@ class Route(Node):
             created_at=row.created_at,
         )
 
-    @strawberry.field
-    async def service(self, info: Info) -> Service:
-        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+    @strawberry.field(graphql_type="Service")
+    def service(self, info: Info) -> Awaitable[Service | None] | None:
+        return related(info, models.Service, self._row.service_id, Service.from_row)
 
-    @strawberry.field
-    async def environment(self, info: Info) -> Environment:
-        return Environment.from_row(await _one(info, models.Environment, self._row.environment_id))
+    @strawberry.field(graphql_type="Environment")
+    def environment(self, info: Info) -> Awaitable[Environment | None] | None:
+        return related(info, models.Environment, self._row.environment_id, Environment.from_row)
 
 
 @strawberry.type
@@ -686,14 +724,16 @@ class Volume(Node):
             updated_at=row.updated_at,
         )
 
-    @strawberry.field
-    async def environment(self, info: Info) -> Environment:
-        return Environment.from_row(await _one(info, models.Environment, self._row.environment_id))
+    @strawberry.field(graphql_type="Environment")
+    def environment(self, info: Info) -> Awaitable[Environment | None] | None:
+        return related(info, models.Environment, self._row.environment_id, Environment.from_row)
 
-    @strawberry.field(description="The service it is mounted in; null once detached.")
-    async def service(self, info: Info) -> Service | None:
-        row = await _one(info, models.Service, self._row.service_id)
-        return Service.from_row(row) if row else None
+    @strawberry.field(
+        graphql_type="Service | None",
+        description="The service it is mounted in; null once detached.",
+    )
+    def service(self, info: Info) -> Awaitable[Service | None] | None:
+        return related(info, models.Service, self._row.service_id, Service.from_row)
 
 
 @strawberry.type(description="A cron or on-demand job of a service.")
@@ -733,19 +773,19 @@ class Job(Node):
             return None
         return croniter(self.schedule, datetime.now(UTC)).get_next(datetime)
 
-    @strawberry.field
-    async def service(self, info: Info) -> Service:
-        return Service.from_row(await _one(info, models.Service, self._row.service_id))
+    @strawberry.field(graphql_type="Service")
+    def service(self, info: Info) -> Awaitable[Service | None] | None:
+        return related(info, models.Service, self._row.service_id, Service.from_row)
 
-    @strawberry.field
-    async def environment(self, info: Info) -> Environment:
-        return Environment.from_row(await _one(info, models.Environment, self._row.environment_id))
+    @strawberry.field(graphql_type="Environment")
+    def environment(self, info: Info) -> Awaitable[Environment | None] | None:
+        return related(info, models.Environment, self._row.environment_id, Environment.from_row)
 
-    @strawberry.field(description="Runs, newest first.")
-    async def runs(
+    @strawberry.field(graphql_type="Connection[JobRun]", description="Runs, newest first.")
+    def runs(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[JobRun]:
-        return await connection(info, lists.RUNS_OF_JOB, self.id, first, after, JobRun.from_row)
+    ) -> Awaitable[Connection[JobRun]]:
+        return connection(info, lists.RUNS_OF_JOB, self.id, first, after, JobRun.from_row)
 
 
 @strawberry.type
@@ -773,14 +813,13 @@ class JobRun(Node):
             created_at=row.created_at,
         )
 
-    @strawberry.field
-    async def job(self, info: Info) -> Job:
-        return Job.from_row(await _one(info, models.Job, self._row.job_id))
+    @strawberry.field(graphql_type="Job")
+    def job(self, info: Info) -> Awaitable[Job | None] | None:
+        return related(info, models.Job, self._row.job_id, Job.from_row)
 
-    @strawberry.field
-    async def release(self, info: Info) -> Release | None:
-        row = await _one(info, models.Release, self._row.release_id)
-        return Release.from_row(row) if row else None
+    @strawberry.field(graphql_type="Release | None")
+    def release(self, info: Info) -> Awaitable[Release | None] | None:
+        return related(info, models.Release, self._row.release_id, Release.from_row)
 
 
 @strawberry.type(description="A secret's metadata. Values never leave the server.")
@@ -806,25 +845,26 @@ class Secret(Node):
             updated_at=row.updated_at,
         )
 
-    @strawberry.field
-    async def project(self, info: Info) -> Project:
-        return Project.from_row(await _one(info, models.Project, self._row.project_id))
+    @strawberry.field(graphql_type="Project")
+    def project(self, info: Info) -> Awaitable[Project | None] | None:
+        return related(info, models.Project, self._row.project_id, Project.from_row)
 
-    @strawberry.field
-    async def environment(self, info: Info) -> Environment | None:
-        row = await _one(info, models.Environment, self._row.environment_id)
-        return Environment.from_row(row) if row else None
+    @strawberry.field(graphql_type="Environment | None")
+    def environment(self, info: Info) -> Awaitable[Environment | None] | None:
+        return related(info, models.Environment, self._row.environment_id, Environment.from_row)
 
-    @strawberry.field
-    async def service(self, info: Info) -> Service | None:
-        row = await _one(info, models.Service, self._row.service_id)
-        return Service.from_row(row) if row else None
+    @strawberry.field(graphql_type="Service | None")
+    def service(self, info: Info) -> Awaitable[Service | None] | None:
+        return related(info, models.Service, self._row.service_id, Service.from_row)
 
-    @strawberry.field(description="Versions, newest first (metadata only).")
-    async def versions(
+    @strawberry.field(
+        graphql_type="Connection[SecretVersion]",
+        description="Versions, newest first (metadata only).",
+    )
+    def versions(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[SecretVersion]:
-        return await connection(
+    ) -> Awaitable[Connection[SecretVersion]]:
+        return connection(
             info, lists.VERSIONS_OF_SECRET, self.id, first, after, SecretVersion.from_row
         )
 
@@ -905,15 +945,22 @@ class CostSample(Node):
             ts=row.ts,
         )
 
-    @strawberry.field
-    async def environment(self, info: Info) -> Environment:
-        return Environment.from_row(await _one(info, models.Environment, self._row.environment_id))
+    @strawberry.field(graphql_type="Environment")
+    def environment(self, info: Info) -> Awaitable[Environment | None] | None:
+        return related(info, models.Environment, self._row.environment_id, Environment.from_row)
 
-    @strawberry.field
-    async def service(self, info: Info) -> Service | None:
-        row = await _one(info, models.Service, self._row.service_id)
-        return Service.from_row(row) if row else None
+    @strawberry.field(graphql_type="Service | None")
+    def service(self, info: Info) -> Awaitable[Service | None] | None:
+        return related(info, models.Service, self._row.service_id, Service.from_row)
 
+
+# What a page of services loads for all of its services at once, when the query asks.
+SERVICE_PREFETCH: tuple[Prefetch, ...] = (
+    PrefetchNewest("latestRelease", LATEST_RELEASE, Release.from_row),
+    PrefetchNewest("runtime", CURRENT_RUNTIME, Runtime.from_row),
+    PrefetchNewest("spec", CURRENT_SPEC, ServiceSpecVersion.from_row),
+    PrefetchPage("routes", lists.ROUTES_OF_SERVICE, Route.from_row),
+)
 
 NODE_TYPES: dict[type[models.Base], Any] = {
     models.Account: Account,

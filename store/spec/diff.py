@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from store.errors import dotted_path as dotted
-
 
 class ChangeKind(StrEnum):
     ADDED = "added"
@@ -35,20 +33,25 @@ class SpecChange:
 
 
 def _named(items: list[Any]) -> dict[str, Any] | None:
-    if not items or not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
+    """Items keyed by name when every item has a distinct one (an empty list qualifies)."""
+    if not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
         return None
     names = [i["name"] for i in items]
     return dict(zip(names, items, strict=True)) if len(set(names)) == len(names) else None
 
 
-def _walk(before: Any, after: Any, path: tuple[str | int, ...], out: list[SpecChange]) -> None:
+def _child(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _walk(before: Any, after: Any, where: str, out: list[SpecChange]) -> None:
     if isinstance(before, dict) and isinstance(after, dict):
         for key in sorted(before.keys() | after.keys(), key=str):
-            child = (*path, key)
+            child = _child(where, str(key))
             if key not in after:
-                out.append(SpecChange(dotted(child), ChangeKind.REMOVED, before[key], None))
+                out.append(SpecChange(child, ChangeKind.REMOVED, before[key], None))
             elif key not in before:
-                out.append(SpecChange(dotted(child), ChangeKind.ADDED, None, after[key]))
+                out.append(SpecChange(child, ChangeKind.ADDED, None, after[key]))
             else:
                 _walk(before[key], after[key], child, out)
         return
@@ -56,23 +59,20 @@ def _walk(before: Any, after: Any, path: tuple[str | int, ...], out: list[SpecCh
         old, new = _named(before), _named(after)
         if old is not None and new is not None:
             for name in [*old, *(n for n in new if n not in old)]:
-                where = f"{dotted(path)}[name={name}]"
+                item = f"{where}[name={name}]"
                 if name not in new:
-                    out.append(SpecChange(where, ChangeKind.REMOVED, old[name], None))
+                    out.append(SpecChange(item, ChangeKind.REMOVED, old[name], None))
                 elif name not in old:
-                    out.append(SpecChange(where, ChangeKind.ADDED, None, new[name]))
-                elif old[name] != new[name]:
-                    _walk(old[name], new[name], (*path, f"name={name}"), out)
+                    out.append(SpecChange(item, ChangeKind.ADDED, None, new[name]))
+                else:
+                    _walk(old[name], new[name], item, out)
             return
-        if before != after:
-            out.append(SpecChange(dotted(path), ChangeKind.CHANGED, before, after))
-        return
     if before != after:
-        out.append(SpecChange(dotted(path), ChangeKind.CHANGED, before, after))
+        out.append(SpecChange(where, ChangeKind.CHANGED, before, after))
 
 
 def diff_specs(before: dict[str, Any] | None, after: dict[str, Any]) -> list[SpecChange]:
     """Changes from ``before`` (None for a new service: everything is added) to ``after``."""
     out: list[SpecChange] = []
-    _walk(before or {}, after, (), out)
+    _walk(before or {}, after, "", out)
     return out

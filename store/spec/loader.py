@@ -23,6 +23,10 @@ from store.models.enums import ServiceType
 from store.spec.model import DEFAULT_PORT, ServiceSpec
 
 MAX_DOCUMENT_BYTES: Final = 256 * 1024
+MAX_DEPTH: Final = 32
+# Aliases can make a small document expand enormously ("billion laughs"); no real spec
+# comes near this many values.
+MAX_VALUES: Final = 20_000
 _TEMPLATE: Final = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 Path = tuple[str | int, ...]
@@ -47,17 +51,27 @@ def digest_of(document: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class _TooComplex(Exception):
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.problem = SpecProblem((), message, line)
+
+
 class _Reader:
     """Builds plain Python data from a composed YAML node tree, remembering the line of
-    every key and item, refusing duplicate keys, and filling in ``{{ … }}`` templates."""
+    every key and item, refusing duplicate keys, and filling in ``{{ … }}`` templates.
+    Self-referencing aliases, deep nesting and alias bombs are refused, not followed."""
 
     def __init__(self, text: str, variables: Mapping[str, str | None]) -> None:
-        self.loader = yaml.SafeLoader(text)
+        self.text = text
         self.lines: dict[Path, int] = {}
         self.problems: list[SpecProblem] = []
         self.variables = variables
+        self.visited = 0
+        self.open_nodes: set[int] = set()
 
     def read(self) -> Any:
+        self.loader = yaml.SafeLoader(self.text)
         try:
             node = self.loader.get_single_node()
         finally:
@@ -68,6 +82,30 @@ class _Reader:
         return self._value(node, ())
 
     def _value(self, node: yaml.Node, path: Path) -> Any:
+        line = node.start_mark.line + 1
+        self.visited += 1
+        if self.visited > MAX_VALUES:
+            raise _TooComplex(
+                f"the document expands to more than {MAX_VALUES} values; write it out "
+                "without nested aliases",
+                line,
+            )
+        if len(path) > MAX_DEPTH:
+            raise _TooComplex(f"the document nests deeper than {MAX_DEPTH} levels", line)
+        if id(node) in self.open_nodes:
+            raise _TooComplex("an alias refers to a node that contains it", line)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            self.open_nodes.add(id(node))
+            try:
+                return self._collection(node, path)
+            finally:
+                self.open_nodes.discard(id(node))
+        value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, str) and "{{" in value:
+            return self._render(value, path, line)
+        return value
+
+    def _collection(self, node: yaml.Node, path: Path) -> Any:
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -90,10 +128,7 @@ class _Reader:
                 self.lines[child] = item.start_mark.line + 1
                 items.append(self._value(item, child))
             return items
-        value = self.loader.construct_object(node, deep=True)
-        if isinstance(value, str) and "{{" in value:
-            return self._render(value, path, node.start_mark.line + 1)
-        return value
+        raise AssertionError(f"not a collection: {node!r}")  # pragma: no cover
 
     def _render(self, value: str, path: Path, line: int) -> str:
         def substitute(match: re.Match[str]) -> str:
@@ -234,8 +269,8 @@ def _semantic_problems(spec: ServiceSpec) -> list[tuple[Path, str]]:
         problems.append(
             (
                 ("spec", "autoscaling", "hpa"),
-                f"autoscaling needs room: replicas.max ({replicas.upper}) must exceed "
-                f"replicas.min ({replicas.min})",
+                f"autoscaling needs room to scale: replicas.max ({replicas.upper}) must be "
+                f"greater than {max(replicas.min, 1)}",
             )
         )
     return problems
@@ -256,8 +291,19 @@ def _with_defaults(spec: ServiceSpec) -> ServiceSpec:
 def load_spec(
     text: str, *, git_sha: str | None = None, git_branch: str | None = None
 ) -> LoadedSpec:
-    """Parse, render and validate a Service Spec; raise SpecError naming every problem."""
-    if len(text.encode()) > MAX_DOCUMENT_BYTES:
+    """Parse, render and validate a Service Spec; raise SpecError naming every problem.
+
+    Problems come in stages: YAML syntax, then the fields, then rules across fields (a
+    probe's port must be one of the ports). Every problem of the first failing stage is
+    reported at once.
+    """
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise SpecError(
+            [SpecProblem((), f"the document is not valid text (character {exc.start})")]
+        ) from None
+    if size > MAX_DOCUMENT_BYTES:
         raise SpecError(
             [SpecProblem((), f"the document is larger than {MAX_DOCUMENT_BYTES // 1024} KiB")]
         )
@@ -269,11 +315,27 @@ def load_spec(
     reader = _Reader(text, variables)
     try:
         data = reader.read()
+    except _TooComplex as exc:
+        raise SpecError([exc.problem]) from None
+    except RecursionError:
+        raise SpecError(
+            [SpecProblem((), f"the document nests deeper than {MAX_DEPTH} levels")]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         what = exc.problem or exc.context or "malformed YAML"
         raise SpecError([SpecProblem((), f"not valid YAML: {what}", line)]) from None
+    except yaml.reader.ReaderError as exc:
+        raise SpecError(
+            [
+                SpecProblem(
+                    (),
+                    f"not valid YAML: character {exc.character!r} is not allowed "
+                    f"(position {exc.position})",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError([SpecProblem((), f"not valid YAML: {exc}")]) from None
     if reader.problems:

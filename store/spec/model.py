@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -82,8 +83,15 @@ def _scalar_text(value: Any) -> Any:
 
 
 Name = Annotated[str, _label("name")]
-CpuQuantity = Annotated[str, BeforeValidator(_cpu)]
-SizeQuantity = Annotated[str, BeforeValidator(_size)]
+# YAML reads `cpu: 1` and `value: 3000` as numbers; say so in the JSON Schema too.
+_STRING_OR_NUMBER = WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}]})
+CpuQuantity = Annotated[str, BeforeValidator(_cpu), _STRING_OR_NUMBER]
+SizeQuantity = Annotated[str, BeforeValidator(_size), _STRING_OR_NUMBER]
+ScalarText = Annotated[
+    str,
+    BeforeValidator(_scalar_text),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}),
+]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -91,7 +99,8 @@ class _Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         alias_generator=to_camel,
-        populate_by_name=True,
+        # Only the documented camelCase keys: what the JSON Schema allows, the loader allows.
+        populate_by_name=False,
         frozen=True,
     )
 
@@ -179,7 +188,10 @@ def _probe_schema(schema: dict[str, Any]) -> None:
     # The short forms `httpGet: /healthz` and `tcp: 5432` are accepted; tell editors so.
     properties = schema["properties"]
     properties["httpGet"]["anyOf"].insert(0, {"type": "string", "pattern": "^/"})
-    properties["tcp"]["anyOf"].insert(0, {"type": "integer", "minimum": 1, "maximum": 65535})
+    properties["tcp"]["anyOf"][:0] = [
+        {"type": "integer", "minimum": 1, "maximum": 65535},
+        {"const": True},
+    ]
 
 
 class Probe(_Model):
@@ -245,12 +257,12 @@ class RouteSpec(_Model):
 
 class EnvVar(_Model):
     name: str = Field(description="Variable name.")
-    value: Annotated[str, BeforeValidator(_scalar_text)] = Field(description="Its value.")
+    value: ScalarText = Field(description="Its value.")
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not ENV_VAR.match(value):
+        if not ENV_VAR.fullmatch(value):
             raise _fail("env_name", f"{value!r} is not a variable name (letters, digits, '_')")
         return value
 

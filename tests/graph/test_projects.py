@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 
 from store.db import Store
 from store.models import AuditEvent, Environment, Event, Project
-
 from tests.helpers import Api
 
 CREATE_PROJECT = """
@@ -39,7 +38,9 @@ mutation($input: CreateEnvironmentInput!) {
 async def _counts(store: Store) -> dict[str, int]:
     async with store.read() as session:
         return {
-            model.__tablename__: int(await session.scalar(select(func.count()).select_from(model)) or 0)
+            model.__tablename__: int(
+                await session.scalar(select(func.count()).select_from(model)) or 0
+            )
             for model in (Project, Environment, AuditEvent, Event)
         }
 
@@ -136,7 +137,9 @@ async def test_environment_errors_are_precise_and_change_nothing(api: Api, store
 
     bad_name = await api.data(CREATE_ENV, {"input": {"projectId": project["id"], "name": "qa"}})
     assert bad_name["createEnvironment"]["__typename"] == "ValidationError"
-    assert "not one of dev, stage, prod or preview-<name>" in bad_name["createEnvironment"]["message"]
+    assert (
+        "not one of dev, stage, prod or preview-<name>" in bad_name["createEnvironment"]["message"]
+    )
 
     bad_limits = await api.data(
         CREATE_ENV,

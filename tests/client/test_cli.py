@@ -1,0 +1,47 @@
+"""The CLI verbs that exist so far: serve (see tests/e2e), db upgrade, db current."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from client.cli.main import app
+from store.migrate import head_revision
+
+runner = CliRunner()
+
+
+def test_help_lists_verbs_with_examples() -> None:
+    result = runner.invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0
+    assert "--database-url" in result.output
+    assert "enclii serve --port 9000" in result.output
+
+
+def test_db_upgrade_then_current(tmp_path: Path) -> None:
+    upgraded = runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path)])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "Migrated from an empty database" in upgraded.output
+    again = runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path)])
+    assert "Already at the newest revision" in again.output
+    current = runner.invoke(app, ["db", "current", "--data-dir", str(tmp_path)])
+    assert current.output.strip() == f"{head_revision()} (newest: {head_revision()}; up to date)"
+
+
+def test_db_upgrade_on_postgres(pg_database: str) -> None:
+    result = runner.invoke(app, ["db", "upgrade", "--database-url", pg_database])
+    assert result.exit_code == 0, result.output
+    assert "Already at the newest revision" in result.output
+
+
+def test_conductor_is_the_same_cli() -> None:
+    conductor = shutil.which("conductor", path=str(Path(sys.executable).parent))
+    assert conductor is not None, "the conductor console script is not installed"
+    result = subprocess.run([conductor, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "Usage: conductor" in result.stdout
+    assert "serve" in result.stdout
