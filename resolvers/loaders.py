@@ -1,9 +1,12 @@
-"""Batch reads behind the GraphQL DataLoaders: many keys in, one statement out."""
+"""Batch reads behind the GraphQL DataLoaders: many keys in, one statement out.
+
+Like pages (see resolvers.pagination), these return read-only rows with the model's columns,
+typed as the model for the views that read them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute
@@ -24,10 +27,12 @@ async def rows_by_id(store: Store, model: type[T], ids: Sequence[str]) -> list[T
     stmt = _BY_ID.get(model)
     if stmt is None:
         id_column: InstrumentedAttribute[str] = model.id  # type: ignore[attr-defined]
-        stmt = _BY_ID[model] = select(model).where(id_column.in_(bindparam("ids", expanding=True)))
+        stmt = _BY_ID[model] = select(*model.__table__.columns).where(
+            id_column.in_(bindparam("ids", expanding=True))
+        )
     async with store.read() as session:
-        rows = (await session.scalars(stmt, {"ids": sorted(set(ids))})).all()
-    found = {row.id: row for row in rows}
+        rows = (await session.execute(stmt, {"ids": sorted(set(ids))})).all()
+    found = {row.id: cast(T, row) for row in rows}
     return [found.get(i) for i in ids]
 
 
@@ -43,12 +48,12 @@ async def _newest_per_service(
             .group_by(service_column)
             .subquery()
         )
-        stmt = _NEWEST[model] = select(model).join(
+        stmt = _NEWEST[model] = select(*model.__table__.columns).join(
             newest,
             (service_column == newest.c[service_column.key]) & (order_column == newest.c.top),
         )
     async with store.read() as session:
-        rows = (await session.scalars(stmt, {"ids": sorted(set(ids))})).all()
+        rows = [cast(T, r) for r in (await session.execute(stmt, {"ids": sorted(set(ids))})).all()]
     found = {getattr(row, "service_id"): row for row in rows}  # noqa: B009
     return [found.get(i) for i in ids]
 

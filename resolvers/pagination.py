@@ -1,5 +1,9 @@
 """Keyset pagination for every list, batched across parents.
 
+Pages hold read-only rows (SQLAlchemy ``Row`` objects with the model's columns as
+attributes), not ORM instances: a page is for showing, and identity-tracking hundreds of
+ORM objects costs three times what the query itself does. Nothing writes through them.
+
 A list is "the children of a parent, in a fixed order" (services of an environment by name,
 releases of a service newest first). ``load_pages`` answers many (parent, first, after)
 requests with one statement per distinct (first, after), using a window function so each
@@ -15,11 +19,11 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import InstrumentedAttribute
 
 from resolvers.errors import BadRequest
 from store.models import Base
@@ -51,18 +55,27 @@ class PageRequest:
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
+    spec: ListSpec[T]
     rows: list[T]
-    cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
 
+    # Cursors are made when asked for: most nested pages (a service's routes on a
+    # dashboard) never show one, and encoding one per row is not free.
+    def cursor(self, index: int) -> str:
+        return _cursor_of(self.spec, self.rows[index])
+
+    @property
+    def cursors(self) -> list[str]:
+        return [_cursor_of(self.spec, row) for row in self.rows]
+
     @property
     def start_cursor(self) -> str | None:
-        return self.cursors[0] if self.cursors else None
+        return self.cursor(0) if self.rows else None
 
     @property
     def end_cursor(self) -> str | None:
-        return self.cursors[-1] if self.cursors else None
+        return self.cursor(-1) if self.rows else None
 
 
 def page_request(parent_id: str, first: int | None, after: str | None) -> PageRequest:
@@ -120,8 +133,8 @@ async def load_pages(
         rows = rows[: req.first]
         pages.append(
             Page(
+                spec=spec,
                 rows=rows,
-                cursors=[_cursor_of(spec, r) for r in rows],
                 has_next_page=has_next,
                 has_previous_page=req.after is not None,
             )
@@ -148,17 +161,17 @@ def _page_statement(spec: ListSpec[T], with_after: bool) -> Select[Any]:
         key = tuple_(*spec.order)
         bound = tuple_(*(bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(spec.order)))
         conditions.append(key < bound if spec.descending else key > bound)
+    table = spec.model.__table__
     numbered = (
         select(
-            spec.model,
+            *table.columns,
             func.row_number().over(partition_by=spec.parent, order_by=order).label("rn"),
         )
         .where(*conditions)
         .subquery()
     )
-    row_alias = aliased(spec.model, numbered)
     stmt = (
-        select(row_alias)
+        select(*numbered.columns)
         .where(numbered.c.rn <= bindparam("first_plus"))
         .order_by(numbered.c[spec.parent.key], numbered.c.rn)
     )
@@ -180,8 +193,8 @@ async def _load_group(
             params[f"after_{i}"] = value
     stmt = _page_statement(spec, after is not None)
     out: dict[str, list[T]] = defaultdict(list)
-    for row in (await session.scalars(stmt, params)).all():
-        out[getattr(row, spec.parent.key)].append(row)
+    for row in (await session.execute(stmt, params)).all():
+        out[getattr(row, spec.parent.key)].append(cast(T, row))
     return out
 
 

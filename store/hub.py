@@ -29,18 +29,25 @@ QUEUE_LIMIT: Final = 1024
 PAGE: Final = 500
 
 
+class _Resync:
+    """Queued to tell a subscriber to re-read the table from its cursor."""
+
+
+RESYNC: Final = _Resync()
+
+
 class HubClosed(Exception):
     """The hub is shutting down; subscriptions end."""
 
 
 @dataclass(eq=False)
 class _Subscriber:
-    queue: asyncio.Queue[EventRecord | None] = field(
+    queue: asyncio.Queue[EventRecord | _Resync | None] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_LIMIT)
     )
     overflowed: bool = False
 
-    def offer(self, record: EventRecord | None) -> None:
+    def offer(self, record: EventRecord | _Resync | None) -> None:
         try:
             self.queue.put_nowait(record)
         except asyncio.QueueFull:
@@ -161,6 +168,12 @@ class EventHub:
             except BaseException:
                 self._detach(tail, sub)
                 raise
+            # Others may have joined while the head was read, read the table and started
+            # waiting; events committed meanwhile are below the head the tail starts from,
+            # so it will never hand them out. Send them back to the table once.
+            for other in tail.subscribers:
+                if other is not sub:
+                    other.offer(RESYNC)
             if tail.pending > tail.last_seq:
                 self._schedule_fetch(tail)
         else:
@@ -198,7 +211,7 @@ class EventHub:
                 item = await sub.queue.get()
                 if item is None:
                     return
-                if sub.overflowed:
+                if isinstance(item, _Resync) or sub.overflowed:
                     from_table = True
                     continue
                 if item.seq <= cursor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
@@ -44,11 +43,25 @@ class Edge(Generic[NodeT]):
 
 @strawberry.type(description="A page of a list; pass pageInfo.endCursor as `after` for more.")
 class Connection(Generic[NodeT]):
-    edges: list[Edge[NodeT]]
     nodes: list[NodeT]
-    page_info: PageInfo
+    _page: strawberry.Private[Page[Any]]
     _parent_id: strawberry.Private[str]
     _spec: strawberry.Private[ListSpec[Any]]
+
+    # Edges and pageInfo are built only when a query asks for them (see Page.cursor).
+    @strawberry.field
+    def edges(self) -> list[Edge[NodeT]]:
+        return [Edge(cursor=self._page.cursor(i), node=n) for i, n in enumerate(self.nodes)]
+
+    @strawberry.field
+    def page_info(self) -> PageInfo:
+        page = self._page
+        return PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.start_cursor,
+            end_cursor=page.end_cursor,
+        )
 
     @strawberry.field(graphql_type=int, description="How many items the whole list holds.")
     def total_count(self, info: Info) -> Awaitable[int]:
@@ -64,18 +77,8 @@ class Connection(Generic[NodeT]):
 def _connection_of(
     page: Page[RowT], spec: ListSpec[RowT], parent_id: str, wrap: Callable[[RowT], NodeT]
 ) -> Connection[NodeT]:
-    nodes = [wrap(row) for row in page.rows]
     return Connection(
-        edges=[Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],
-        nodes=nodes,
-        page_info=PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            start_cursor=page.start_cursor,
-            end_cursor=page.end_cursor,
-        ),
-        _parent_id=parent_id,
-        _spec=spec,
+        nodes=[wrap(row) for row in page.rows], _page=page, _parent_id=parent_id, _spec=spec
     )
 
 
@@ -211,8 +214,8 @@ async def _prefetch(
                 item.field, arguments, _connection_of(page, item.spec, str(view.id), item.wrap)
             )
 
-    # Independent reads on separate connections: they overlap in the database.
-    await asyncio.gather(*(one(item, arguments) for item, arguments in plan))
+    for item, arguments in plan:
+        await one(item, arguments)
 
 
 def connection(

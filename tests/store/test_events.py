@@ -200,3 +200,33 @@ async def test_events_table_holds_what_was_delivered(store: Store) -> None:
     async with store.read() as session:
         count = await session.scalar(select(func.count()).select_from(Event))
     assert count == 4
+
+
+async def test_subscribers_joining_while_the_stream_head_is_read_miss_nothing(
+    store: Store, hub: EventHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by bench/events_fanout.py: a subscriber that joined a new stream while its
+    first subscriber was still reading the head, and read the table before an event
+    committed, waited forever — the tail started from a head that already included it."""
+    gate = asyncio.Event()
+    real_head = stream_head
+
+    async def slow_head(session: Any, stream: str) -> int:
+        await gate.wait()
+        return await real_head(session, stream)
+
+    monkeypatch.setattr(hub_module, "stream_head", slow_head)
+    first = hub.subscribe("race", after=0)
+    second = hub.subscribe("race", after=0)
+    first_task = asyncio.ensure_future(_take(first, 1))
+    await asyncio.sleep(0.05)  # the first subscriber is now reading the head
+    second_task = asyncio.ensure_future(_take(second, 1))
+    while hub.subscriber_count < 2:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # the second has read the (empty) table and waits
+    await _append(store, "race", 1)
+    gate.set()
+    assert [r.seq for r in await first_task] == [1]
+    assert [r.seq for r in await second_task] == [1]
+    await first.aclose()
+    await second.aclose()
