@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,10 @@ async def measure(url: str, requests: int, concurrency: int, seconds: float) -> 
         )
         assert shown == SERVICES, f"dashboard shows {shown} services, expected {SERVICES}"
         size = len((await client.post("/graphql", json=payload)).content)
+        # Measure the server, not the load generator's garbage collector.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
 
         latencies = []
         for _ in range(requests):
@@ -77,6 +82,8 @@ async def measure(url: str, requests: int, concurrency: int, seconds: float) -> 
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
+        gc.enable()
+        gc.unfreeze()
     return {
         "p50": percentile(latencies, 50),
         "p95": percentile(latencies, 95),

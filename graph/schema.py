@@ -6,7 +6,13 @@ from typing import Final
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -19,6 +25,7 @@ from graph.types import nodes
 MAX_DEPTH: Final = 15
 MAX_TOKENS: Final = 4000
 MAX_ALIASES: Final = 30
+DOCUMENT_CACHE_SIZE: Final = 256
 
 
 class EncliiSchema(strawberry.Schema):
@@ -38,6 +45,9 @@ def build_schema() -> strawberry.Schema:
         # Every Node type, so node(id) can return any of them.
         types=list(nodes.NODE_TYPES.values()),
         extensions=[
+            # Clients send the same documents over and over (the CLI, the UI, dashboards).
+            lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+            lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
