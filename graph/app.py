@@ -1,35 +1,70 @@
-"""The ASGI app: /graphql (HTTP, websockets, GraphiQL), /healthz, /readyz and the UI at /."""
+"""The ASGI app: /graphql (HTTP, websockets, GraphiQL), /audit/export.ndjson, /healthz,
+/readyz and the UI at /. Everything but the health checks and static pages needs a token
+(see graph.auth and graph.websockets)."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 import web
+from graph.auth import ACTOR_KEY, AuthGate, error_body
 from graph.context import GraphContext
 from graph.schema import schema
+from graph.websockets import (
+    PER_CONNECTION_CAP,
+    Connections,
+    LegacyWSHandler,
+    TransportWSHandler,
+)
+from resolvers import audit
 from resolvers.context import Actor, Context
+from resolvers.errors import BadRequest, Failure
+from resolvers.identity.authenticate import Authenticator
+from resolvers.identity.ratelimit import RateLimiter
 from store.db import Store
 from store.hub import EventHub
+from store.models import AuditOutcome
 
 REQUEST_ID_HEADER = "x-request-id"
+# Until connection_init authenticates a websocket, it acts as nobody and may do nothing.
+NOBODY = Actor(id="anonymous", display="anonymous", account_id="")
 
 
 @dataclass
 class AppState:
     store: Store
     hub: EventHub
-    actor: Actor
+    authenticator: Authenticator
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    connections: Connections = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.connections = Connections(self.store, self.authenticator, self.limiter)
+
+    def context(
+        self, actor: Actor, request: Request | WebSocket, request_id: str | None = None
+    ) -> Context:
+        return Context(
+            store=self.store,
+            hub=self.hub,
+            actor=actor,
+            request_id=request_id or _request_id(request),
+            source_address=request.client.host if request.client else None,
+        )
 
 
 def _request_id(request: Request | WebSocket) -> str:
@@ -41,6 +76,9 @@ def _request_id(request: Request | WebSocket) -> str:
 
 
 class EncliiGraphQL(GraphQL[GraphContext, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(self, state: AppState, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
         self.state = state
@@ -48,21 +86,64 @@ class EncliiGraphQL(GraphQL[GraphContext, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> GraphContext:
-        request_id = _request_id(request)
-        if isinstance(response, Response):
-            response.headers[REQUEST_ID_HEADER] = request_id
-        ctx = Context(
-            store=self.state.store,
-            hub=self.state.hub,
-            actor=self.state.actor,
-            request_id=request_id,
-            source_address=request.client.host if request.client else None,
-        )
+        actor = request.scope.get("state", {}).get(ACTOR_KEY, NOBODY)
+        ctx = self.state.context(actor, request)
+        if isinstance(response, Response) and ctx.request_id:
+            response.headers[REQUEST_ID_HEADER] = ctx.request_id
         return GraphContext(
             ctx=ctx,
             request=request,
             response=response if isinstance(response, Response) else None,
+            authenticator=self.state.authenticator,
+            connections=self.state.connections,
         )
+
+
+def _parse_time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 time, got {value!r}", (name,)) from None
+    if parsed.tzinfo is None:
+        raise BadRequest(f"{name} must include a timezone (e.g. 2026-11-27T00:00:00Z)", (name,))
+    return parsed
+
+
+async def _export_audit(request: Request) -> Response:
+    state: AppState = request.app.state.enclii
+    ctx = state.context(request.scope["state"][ACTOR_KEY], request)
+    params = request.query_params
+    try:
+        outcome = params.get("outcome")
+        where = audit.AuditFilter(
+            project_id=params.get("projectId"),
+            actor_id=params.get("actorId"),
+            action=params.get("action"),
+            entity_id=params.get("entityId"),
+            outcome=AuditOutcome(outcome) if outcome else None,
+            since=_parse_time(params.get("since"), "since"),
+            until=_parse_time(params.get("until"), "until"),
+        )
+        records = audit.export(ctx, where)
+        first = await anext(records, None)  # authorization errors surface before streaming
+    except ValueError as exc:
+        return Response(error_body(str(exc), {"code": "BAD_USER_INPUT"}), 400)
+    except Failure as failure:
+        status = (
+            403 if failure.code == "FORBIDDEN" else 400 if failure.code == "BAD_USER_INPUT" else 404
+        )
+        return Response(error_body(failure.message, {"code": failure.code}), status)
+
+    async def lines() -> AsyncIterator[bytes]:
+        if first is None:
+            return
+        yield (json.dumps(first, separators=(",", ":")) + "\n").encode()
+        async for record in records:
+            yield (json.dumps(record, separators=(",", ":")) + "\n").encode()
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
 def create_app(state: AppState) -> Starlette:
@@ -74,6 +155,7 @@ def create_app(state: AppState) -> Starlette:
         keep_alive_interval=15,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         connection_init_wait_timeout=timedelta(seconds=10),
+        max_subscriptions_per_connection=PER_CONNECTION_CAP,
     )
 
     async def healthz(_request: Request) -> Response:
@@ -101,8 +183,10 @@ def create_app(state: AppState) -> Starlette:
             Route("/readyz", readyz, methods=["GET", "HEAD"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/audit/export.ndjson", _export_audit, methods=["GET"]),
             Route("/", index, methods=["GET", "HEAD"]),
-        ]
+        ],
+        middleware=[Middleware(AuthGate, authenticator=state.authenticator, limiter=state.limiter)],
     )
     app.state.enclii = state
     return app

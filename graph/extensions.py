@@ -9,7 +9,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import StreamExecutionResult
 
-from resolvers.errors import Failure
+from resolvers.errors import Failure, Unauthenticated
 
 log = logging.getLogger("enclii.graphql")
 
@@ -47,6 +47,14 @@ class ErrorCodes(SchemaExtension):
                 positions=error.positions,
                 path=error.path,
                 extensions={**(error.extensions or {}), "code": code},
+            )
+        if isinstance(original, Unauthenticated):
+            return GraphQLError(
+                original.message,
+                nodes=error.nodes,
+                path=error.path,
+                original_error=original,
+                extensions={"code": original.code, "reason": original.reason},
             )
         if isinstance(original, Failure):
             return GraphQLError(

@@ -11,9 +11,19 @@ from strawberry.scalars import JSON
 
 from graph.context import Info
 from graph.types.errors import ConflictError, NotFoundError, ValidationError, error_from
-from graph.types.nodes import Environment, Project, Route, Service, ServiceSpecVersion
+from graph.types.nodes import (
+    ApiToken,
+    Environment,
+    Membership,
+    Project,
+    Route,
+    Service,
+    ServiceSpecVersion,
+)
 from resolvers import projects, routes, services
 from resolvers.errors import Failure
+from resolvers.identity import members, tokens
+from store import models
 
 # -- inputs --------------------------------------------------------------------------------
 
@@ -88,6 +98,47 @@ class RemoveRouteInput:
     id: strawberry.ID
 
 
+@strawberry.input
+class CreateTokenInput:
+    name: str
+    scopes: list[str] = strawberry.field(
+        description="deploy:write, routes:write, logs:read, secrets:read, secrets:write, "
+        "projects:write, environments:write, metrics:read, cost:read, budgets:write, "
+        "roles:write, audit:read, or * for everything your role allows."
+    )
+    project_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Limit the token to one project."
+    )
+    expires_in: str | None = strawberry.field(
+        default=None, description="30d, 12h, 2w… (default 90d, at most 366d)."
+    )
+
+
+@strawberry.input
+class RevokeTokenInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class InviteMemberInput:
+    email: str
+    role: models.Role
+    project_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A role on one project; omit for the whole account."
+    )
+
+
+@strawberry.input
+class ChangeRoleInput:
+    id: strawberry.ID = strawberry.field(description="The membership.")
+    role: models.Role
+
+
+@strawberry.input
+class RemoveMemberInput:
+    id: strawberry.ID = strawberry.field(description="The membership.")
+
+
 # -- payloads ------------------------------------------------------------------------------
 
 
@@ -145,6 +196,32 @@ class RemoveRouteSuccess:
     removed_route_id: strawberry.ID
 
 
+@strawberry.type
+class CreateTokenSuccess:
+    token: ApiToken
+    secret: str = strawberry.field(
+        description="The token itself. It is shown this once and never stored; keep it safe."
+    )
+
+
+@strawberry.type
+class RevokeTokenSuccess:
+    token: ApiToken
+    closed_connections: int = strawberry.field(
+        description="Websocket connections of this token that were closed."
+    )
+
+
+@strawberry.type
+class MembershipSuccess:
+    membership: Membership
+
+
+@strawberry.type
+class RemoveMemberSuccess:
+    removed_membership_id: strawberry.ID
+
+
 def _union(name: str) -> Any:
     return strawberry.union(name)
 
@@ -173,6 +250,21 @@ AddRouteResult = Annotated[
 ]
 RemoveRouteResult = Annotated[
     RemoveRouteSuccess | NotFoundError | ConflictError, _union("RemoveRouteResult")
+]
+
+
+CreateTokenResult = Annotated[
+    CreateTokenSuccess | ValidationError | NotFoundError, _union("CreateTokenResult")
+]
+RevokeTokenResult = Annotated[
+    RevokeTokenSuccess | NotFoundError | ConflictError, _union("RevokeTokenResult")
+]
+MembershipResult = Annotated[
+    MembershipSuccess | ValidationError | NotFoundError | ConflictError,
+    _union("MembershipResult"),
+]
+RemoveMemberResult = Annotated[
+    RemoveMemberSuccess | NotFoundError | ConflictError, _union("RemoveMemberResult")
 ]
 
 
@@ -276,3 +368,69 @@ class Mutation:
         except Failure as failure:
             return error_from(failure)  # type: ignore[return-value]
         return RemoveRouteSuccess(removed_route_id=strawberry.ID(row.id))
+
+    @strawberry.mutation(
+        description="Create a personal access token for yourself. It can never do more than "
+        "you can; its secret is in the result, once."
+    )
+    async def create_token(self, info: Info, input: CreateTokenInput) -> CreateTokenResult:
+        try:
+            created = await tokens.create_token(
+                info.context.ctx,
+                input.name,
+                input.scopes,
+                str(input.project_id) if input.project_id else None,
+                input.expires_in,
+            )
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return CreateTokenSuccess(token=ApiToken.from_row(created.row), secret=created.secret)
+
+    @strawberry.mutation(
+        description="Revoke a token (yours, or anyone's with the admin role). Its open "
+        "websocket connections are closed at once."
+    )
+    async def revoke_token(self, info: Info, input: RevokeTokenInput) -> RevokeTokenResult:
+        try:
+            row = await tokens.revoke_token(info.context.ctx, str(input.id))
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        closed = 0
+        if info.context.authenticator is not None:
+            info.context.authenticator.forget(token_id=row.id)
+        if info.context.connections is not None:
+            closed = await info.context.connections.close_token(row.id, "token revoked")
+        return RevokeTokenSuccess(token=ApiToken.from_row(row), closed_connections=closed)
+
+    @strawberry.mutation(description="Give someone a role on the account or on one project.")
+    async def invite_member(self, info: Info, input: InviteMemberInput) -> MembershipResult:
+        try:
+            row = await members.invite_member(
+                info.context.ctx,
+                input.email,
+                input.role,
+                str(input.project_id) if input.project_id else None,
+            )
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return MembershipSuccess(membership=Membership.from_row(row))
+
+    @strawberry.mutation
+    async def change_role(self, info: Info, input: ChangeRoleInput) -> MembershipResult:
+        try:
+            row = await members.change_role(info.context.ctx, str(input.id), input.role)
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        if info.context.authenticator is not None:
+            info.context.authenticator.forget(user_id=row.user_id)
+        return MembershipSuccess(membership=Membership.from_row(row))
+
+    @strawberry.mutation
+    async def remove_member(self, info: Info, input: RemoveMemberInput) -> RemoveMemberResult:
+        try:
+            row = await members.remove_member(info.context.ctx, str(input.id))
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        if info.context.authenticator is not None:
+            info.context.authenticator.forget(user_id=row.user_id)
+        return RemoveMemberSuccess(removed_membership_id=strawberry.ID(row.id))

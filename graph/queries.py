@@ -9,10 +9,18 @@ import strawberry
 from strawberry.scalars import JSON
 
 from graph.context import Info
-from graph.types.base import Connection, Node, connection, related
-from graph.types.nodes import Account, Project, Service, User, node_from_row
+from graph.types.base import Connection, Node, related
+from graph.types.nodes import (
+    Account,
+    AuditEvent,
+    Project,
+    Service,
+    User,
+    node_from_row,
+    visible_projects_connection,
+)
+from resolvers import audit, lookup
 from resolvers import events as event_resolvers
-from resolvers import lists, lookup
 from resolvers.errors import BadRequest
 from resolvers.pagination import MAX_PAGE
 from store import models
@@ -46,6 +54,45 @@ class Event:
 class EventPage:
     events: list[Event]
     has_more: bool
+
+
+@strawberry.input(description="Every field narrows the result; all are optional.")
+class AuditEventFilter:
+    project_id: strawberry.ID | None = None
+    actor_id: str | None = None
+    action: str | None = strawberry.field(
+        default=None, description="Exact (service.apply), or a prefix ending in '.' (service.)."
+    )
+    entity_id: strawberry.ID | None = None
+    outcome: models.AuditOutcome | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def to_resolver(self) -> audit.AuditFilter:
+        return audit.AuditFilter(
+            project_id=str(self.project_id) if self.project_id else None,
+            actor_id=self.actor_id,
+            action=self.action,
+            entity_id=str(self.entity_id) if self.entity_id else None,
+            outcome=self.outcome,
+            since=self.since,
+            until=self.until,
+        )
+
+
+@strawberry.type
+class AuditEventPage:
+    nodes: list[AuditEvent]
+    has_next_page: bool
+    end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
+
+
+@strawberry.type
+class AuditVerification:
+    ok: bool
+    checked: int = strawberry.field(description="Events whose links were verified.")
+    broken_at_sequence: int | None
+    problem: str | None
 
 
 @strawberry.type(description="Who is asking.")
@@ -85,16 +132,11 @@ class Query:
             raise BadRequest(f"ids takes at most {MAX_PAGE} IDs, got {len(ids)}", ("ids",))
         return [await resolve_node(info, str(i)) for i in ids]
 
-    @strawberry.field(
-        graphql_type=Connection[Project], description="The account's projects, by slug."
-    )
-    def projects(
+    @strawberry.field(description="The projects you may see, by slug.")
+    async def projects(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Project]]:
-        account_id = info.context.ctx.actor.account_id
-        return connection(
-            info, lists.PROJECTS_OF_ACCOUNT, account_id, first, after, Project.from_row
-        )
+    ) -> Connection[Project]:
+        return await visible_projects_connection(info, first, after)
 
     @strawberry.field(description="A project by ID or slug.")
     async def project(
@@ -139,6 +181,38 @@ class Query:
                     )
                 row = await lookup.service_by_path(session, ctx, project, environment, name)
         return Service.from_row(row) if row else None
+
+    @strawberry.field(
+        description="The audit trail, newest first, filtered. Needs the admin role (on the "
+        "project, when filtering by one)."
+    )
+    async def audit_events(
+        self,
+        info: Info,
+        filter: AuditEventFilter | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> AuditEventPage:
+        where = filter.to_resolver() if filter is not None else audit.AuditFilter()
+        page = await audit.audit_page(info.context.ctx, where, first, after)
+        return AuditEventPage(
+            nodes=[AuditEvent.from_row(row) for row in page.rows],
+            has_next_page=page.has_next_page,
+            end_cursor=page.end_cursor,
+        )
+
+    @strawberry.field(
+        description="Walk the account's audit chain and report the first event that was "
+        "changed, removed or inserted after it was written."
+    )
+    async def verify_audit(self, info: Info) -> AuditVerification:
+        report = await audit.verify(info.context.ctx)
+        return AuditVerification(
+            ok=report.ok,
+            checked=report.checked,
+            broken_at_sequence=report.broken_at,
+            problem=report.problem,
+        )
 
     @strawberry.field(
         description="A page of a project's activity: oldest first after a sequence, or "

@@ -16,6 +16,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from graph.cost import QueryCost
 from graph.extensions import ErrorCodes
 from graph.mutations import Mutation
 from graph.queries import Query
@@ -51,6 +52,7 @@ def build_schema() -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            QueryCost,
             ErrorCodes,
         ],
         config=StrawberryConfig(auto_camel_case=True),

@@ -7,6 +7,7 @@ rather than a dropped socket, then stops uvicorn; a second signal stops at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -20,7 +21,10 @@ from typing import Final, TextIO
 import uvicorn
 
 from graph.app import AppState, create_app
-from resolvers.bootstrap import ensure_local_owner
+from resolvers.bootstrap import bootstrap
+from resolvers.identity.authenticate import Authenticator
+from resolvers.identity.oidc import OidcConfig, OidcVerifier
+from resolvers.identity.ratelimit import DEFAULT_BURST, DEFAULT_RATE_PER_MINUTE, RateLimiter
 from store.db import Store, normalise_url, sqlite_url_for
 from store.hub import EventHub
 from store.migrate import upgrade_async
@@ -32,6 +36,7 @@ DEFAULT_PORT: Final = 8000
 DEFAULT_ROUTER_PORT: Final = 8080
 DRAIN_DEADLINE_S: Final = 5.0
 GRACEFUL_SHUTDOWN_S: Final = 10
+BOOTSTRAP_TOKEN_FILE: Final = "bootstrap-token"
 GC_FULL_COLLECTION_EVERY: Final = 1000  # generation-1 collections (CPython default: 10)
 
 
@@ -47,6 +52,9 @@ class ServerConfig:
     router_port: int = DEFAULT_ROUTER_PORT
     database_url: str | None = None
     log_level: str = "info"
+    oidc: OidcConfig | None = None
+    rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
+    rate_burst: int = DEFAULT_BURST
 
     @property
     def store_url(self) -> str:
@@ -104,13 +112,36 @@ def _tune_gc() -> None:
 
 def _prepare_data_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    # It will hold the platform key and tokens: owner-only.
+    # It holds the bootstrap token (and, later, the platform key): owner-only.
     path.chmod(0o700)
 
 
-def _banner(config: ServerConfig, port: int, store: Store, out: TextIO) -> None:
+def token_path(data_dir: Path) -> Path:
+    return data_dir / BOOTSTRAP_TOKEN_FILE
+
+
+def _token_writer(data_dir: Path) -> Callable[[str], None]:
+    def write(secret: str) -> None:
+        # Written whole and owner-only before it is renamed into place: no moment where a
+        # partial token or a world-readable file exists.
+        target = token_path(data_dir)
+        temporary = target.with_suffix(".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+
+    return write
+
+
+def _banner(config: ServerConfig, port: int, store: Store, out: TextIO, first: bool) -> None:
     base = f"http://{config.host}:{port}"
     store_text = store.url.render_as_string(hide_password=True)
+    token_file = token_path(config.data_dir)
     lines = [
         "Enclii is running — Clear to deploy",
         f"  API       {base}/graphql   (GraphiQL in a browser)",
@@ -118,8 +149,14 @@ def _banner(config: ServerConfig, port: int, store: Store, out: TextIO) -> None:
         f"  Health    {base}/healthz   {base}/readyz",
         f"  Store     {store_text}",
         f"  Data dir  {config.data_dir}",
-        "  Stop with Ctrl-C or SIGTERM.",
     ]
+    if first:
+        lines.append(f"  Token     the Owner's token is in {token_file} (mode 0600)")
+    elif token_file.exists():
+        lines.append(f"  Token     {token_file}")
+    if config.oidc is not None:
+        lines.append(f"  OIDC      {config.oidc.issuer} (audience {config.oidc.audience})")
+    lines.append("  Stop with Ctrl-C or SIGTERM.")
     print("\n".join(lines), file=out, flush=True)
 
 
@@ -131,8 +168,19 @@ async def serve(config: ServerConfig, *, out: TextIO = sys.stdout) -> None:
     hub = EventHub(store)
     try:
         await hub.start()
-        actor = await ensure_local_owner(store)
-        app = create_app(AppState(store=store, hub=hub, actor=actor))
+        started = await bootstrap(store, save_token=_token_writer(config.data_dir))
+        authenticator = Authenticator(
+            store,
+            started.owner.account_id,
+            OidcVerifier(config.oidc) if config.oidc is not None else None,
+        )
+        state = AppState(
+            store=store,
+            hub=hub,
+            authenticator=authenticator,
+            limiter=RateLimiter(config.rate_per_minute, config.rate_burst),
+        )
+        app = create_app(state)
         uv_config = uvicorn.Config(
             app,
             host=config.host,
@@ -147,16 +195,22 @@ async def serve(config: ServerConfig, *, out: TextIO = sys.stdout) -> None:
             # bytes, and fan-out to many subscribers is CPU-bound.
             ws_per_message_deflate=False,
         )
-        server = _Server(uv_config, drain=hub.close)
+
+        async def drain() -> None:
+            await hub.close()
+            await state.connections.close()
+
+        server = _Server(uv_config, drain=drain)
         task = asyncio.create_task(server.serve())
         # uvicorn offers a flag, not an event, for "listening".
         while not server.started and not task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         if server.started:
             port = server.servers[0].sockets[0].getsockname()[1]
-            _banner(config, port, store, out)
+            _banner(config, port, store, out, first=started.token is not None)
             _tune_gc()
         await task
+        await authenticator.close()
     finally:
         await hub.close()
         await store.close()

@@ -65,3 +65,37 @@ class BadRequest(Failure):
     top-level GraphQL error with code BAD_USER_INPUT, since queries have no result union."""
 
     code = "BAD_USER_INPUT"
+
+
+class Unauthenticated(Exception):
+    """No identity, or one that cannot be trusted. ``reason`` is a stable code
+    (TOKEN_MISSING, TOKEN_MALFORMED, TOKEN_EXPIRED, TOKEN_AUDIENCE, TOKEN_ISSUER,
+    TOKEN_SIGNATURE, TOKEN_UNKNOWN, TOKEN_REVOKED, …) and ``message`` says what to do."""
+
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class Forbidden(Failure):
+    """The identity is known but its role (or token) does not allow this. Raised as a
+    top-level error; a denied mutation is also recorded in the audit trail."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str, permission: str, project_id: str | None = None) -> None:
+        super().__init__(message)
+        self.permission = permission
+        self.project_id = project_id
+
+
+class RateLimited(Exception):
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after

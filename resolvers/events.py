@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from resolvers.context import Context
 from resolvers.errors import BadRequest
+from resolvers.identity.guard import require
+from resolvers.identity.rbac import Permission
 from resolvers.lookup import get_project
 from resolvers.pagination import MAX_PAGE
 from store.events import EventRecord, project_stream, read_events, read_events_before
@@ -28,7 +30,8 @@ async def event_history(
         raise BadRequest("give either after or before, not both", ("after",))
     stream = project_stream(project_id)
     async with ctx.store.read() as session:
-        await get_project(session, ctx, project_id)
+        project = await get_project(session, ctx, project_id)
+        require(ctx, Permission.OBSERVE, project)
         if after is not None:
             rows = await read_events(session, stream, after, first + 1)
         else:
@@ -43,6 +46,7 @@ async def follow_project(
     if after is not None and after < 0:
         raise BadRequest(f"after must be a sequence number (0 or more), got {after}", ("after",))
     async with ctx.store.read() as session:
-        await get_project(session, ctx, project_id)
+        project = await get_project(session, ctx, project_id)
+    require(ctx, Permission.OBSERVE, project)
     async for record in ctx.hub.subscribe(project_stream(project_id), after):
         yield record

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from resolvers.context import Context
 from resolvers.errors import NotFound
+from resolvers.identity.rbac import Permission
 from store.ids import kind_of
 from store.models import (
     Account,
@@ -60,19 +61,25 @@ MODELS: Final[dict[str, type[Base]]] = {
 }
 
 
-async def _account_of(session: AsyncSession, row: Base) -> str | None:
-    """Walk up the ownership chain to the account."""
+async def owner_of(session: AsyncSession, row: Base) -> tuple[str, str | None] | None:
+    """The account and (when it belongs to one) the project that own ``row``; None when
+    the chain is broken or passes a deleted service."""
     current: Any = row
+    project_id: str | None = None
     while True:
         if isinstance(current, Account):
-            return current.id
-        account_id = getattr(current, "account_id", None)
-        if isinstance(account_id, str):
-            return account_id
+            return current.id, project_id
+        if isinstance(current, Project):
+            return current.account_id, current.id
         if isinstance(current, Service) and current.deleted_at is not None:
             return None
+        if project_id is None and isinstance(getattr(current, "project_id", None), str):
+            project_id = current.project_id
+        account_id = getattr(current, "account_id", None)
+        if isinstance(account_id, str):
+            return account_id, project_id
         parent: Base | None
-        if project_id := getattr(current, "project_id", None):
+        if project_id is not None:
             parent = await session.get(Project, project_id)
         elif environment_id := getattr(current, "environment_id", None):
             parent = await session.get(Environment, environment_id)
@@ -89,22 +96,48 @@ async def _account_of(session: AsyncSession, row: Base) -> str | None:
         current = parent
 
 
+def _may_see(ctx: Context, row: Base, project_id: str | None) -> bool:
+    actor = ctx.actor
+    if isinstance(row, AuditEvent):
+        return actor.can(Permission.AUDIT_READ, row.project_id)
+    if isinstance(row, ApiToken):
+        return row.user_id == actor.id or actor.can(Permission.ROLES)
+    if isinstance(row, CostSample):
+        return project_id is not None and actor.can(Permission.COST_READ, project_id)
+    if isinstance(row, Secret | SecretVersion):
+        scope = Permission.SECRETS_SCOPE
+        secret_row = row if isinstance(row, Secret) else None
+        if secret_row is not None and secret_row.service_id is not None:
+            scope = Permission.SECRETS_SERVICE
+        return project_id is not None and actor.can(scope, project_id)
+    if project_id is not None:
+        return actor.sees_project(project_id)
+    if isinstance(row, User):
+        return row.id == actor.id or actor.account_role is not None
+    if isinstance(row, Membership):
+        return row.user_id == actor.id or actor.account_role is not None
+    return actor.account_role is not None  # the account itself
+
+
 async def find_node(session: AsyncSession, ctx: Context, node_id: str) -> Base | None:
-    """Any entity by its ID, or None when it does not exist or is not the caller's."""
+    """Any entity by its ID, or None when it does not exist or the caller may not see it."""
     kind = kind_of(node_id)
     if kind is None or kind not in MODELS:
         return None
     row = await session.get(MODELS[kind], node_id)
-    if row is None or await _account_of(session, row) != ctx.actor.account_id:
+    if row is None:
         return None
-    return row
+    owner = await owner_of(session, row)
+    if owner is None or owner[0] != ctx.actor.account_id:
+        return None
+    return row if _may_see(ctx, row, owner[1]) else None
 
 
 async def get_project(
     session: AsyncSession, ctx: Context, project_id: str, path: tuple[str, ...] = ("projectId",)
 ) -> Project:
     row = await session.get(Project, project_id)
-    if row is None or row.account_id != ctx.actor.account_id:
+    if row is None or row.account_id != ctx.actor.account_id or not ctx.actor.sees_project(row.id):
         raise NotFound(f"Project {project_id!r} not found.", path)
     return row
 
@@ -113,6 +146,8 @@ async def project_by_slug(session: AsyncSession, ctx: Context, slug: str) -> Pro
     result: Project | None = await session.scalar(
         select(Project).where(Project.account_id == ctx.actor.account_id, Project.slug == slug)
     )
+    if result is None or not ctx.actor.sees_project(result.id):
+        return None
     return result
 
 
@@ -129,7 +164,7 @@ async def get_environment(
             .where(Environment.id == environment_id, Project.account_id == ctx.actor.account_id)
         )
     ).first()
-    if found is None:
+    if found is None or not ctx.actor.sees_project(found[1].id):
         raise NotFound(f"Environment {environment_id!r} not found.", path)
     return found[0], found[1]
 
@@ -149,7 +184,7 @@ async def get_service(
             )
         )
     ).first()
-    if found is None:
+    if found is None or not ctx.actor.sees_project(found[2].id):
         raise NotFound(f"Service {service_id!r} not found.", path)
     return found[0], found[1], found[2]
 
@@ -192,4 +227,6 @@ async def service_by_path(
             Service.deleted_at.is_(None),
         )
     )
+    if result is None or not ctx.actor.sees_project(result.project_id):
+        return None
     return result

@@ -20,6 +20,8 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from resolvers.context import Context
+from resolvers.errors import Forbidden
+from store.audit import append_audit
 from store.events import EventRecord, append_event, project_stream
 from store.ids import new_id
 from store.models import AuditEvent, AuditOutcome, Base
@@ -102,8 +104,34 @@ class Change:
 
 @asynccontextmanager
 async def mutate(ctx: Context, action: str) -> AsyncIterator[Change]:
+    try:
+        async with ctx.store.write() as session:
+            change = Change(session, ctx, action)
+            yield change
+            await append_audit(session, change._audit_row())
+    except Forbidden as denied:
+        # The change rolled back; the attempt itself is still recorded.
+        await _record_denied(ctx, action, denied)
+        raise
+
+
+async def _record_denied(ctx: Context, action: str, denied: Forbidden) -> None:
+    actor = ctx.actor
     async with ctx.store.write() as session:
-        change = Change(session, ctx, action)
-        yield change
-        session.add(change._audit_row())
-        await session.flush()
+        await append_audit(
+            session,
+            AuditEvent(
+                id=new_id("audit_event"),
+                account_id=actor.account_id,
+                project_id=denied.project_id,
+                actor_id=actor.id,
+                actor_display=actor.display,
+                action=action,
+                outcome=AuditOutcome.DENIED,
+                entity_type="project" if denied.project_id else "account",
+                entity_id=denied.project_id or actor.account_id,
+                payload={"reason": denied.message, "permission": denied.permission},
+                request_id=ctx.request_id,
+                source_address=ctx.source_address,
+            ),
+        )

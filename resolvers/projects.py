@@ -9,8 +9,12 @@ from sqlalchemy import select
 
 from resolvers.context import Context
 from resolvers.errors import Conflict, Problem, ValidationFailed
+from resolvers.identity.guard import require
+from resolvers.identity.rbac import Permission
+from resolvers.lists import PROJECTS_OF_ACCOUNT
 from resolvers.lookup import get_environment, get_project, project_by_slug
 from resolvers.mutation import mutate, snapshot
+from resolvers.pagination import Page, count_children, decode_cursor, load_pages, page_request
 from store.ids import new_id
 from store.models import Environment, Project
 from store.names import environment_problem, label_problem, slugify
@@ -40,6 +44,7 @@ async def create_project(ctx: Context, name: str, slug: str | None) -> Project:
     if problems:
         raise ValidationFailed(problems)
     async with mutate(ctx, "project.create") as change:
+        require(ctx, Permission.PROJECT_WRITE)
         if await project_by_slug(change.session, ctx, chosen) is not None:
             raise Conflict(
                 f"Project slug {chosen!r} is already taken in this account; choose another slug.",
@@ -68,6 +73,7 @@ async def update_project(ctx: Context, project_id: str, name: str | None) -> Pro
         raise ValidationFailed([problem])
     async with mutate(ctx, "project.update") as change:
         project = await get_project(change.session, ctx, project_id, ("input", "id"))
+        require(ctx, Permission.PROJECT_WRITE, project)
         before = snapshot(project)
         if name is not None:
             project.name = name.strip()
@@ -172,6 +178,9 @@ async def create_environment(
     parsed = parse_limits(limits, ("input", "limits"))
     async with mutate(ctx, "environment.create") as change:
         project = await get_project(change.session, ctx, project_id, ("input", "projectId"))
+        require(ctx, Permission.ENVIRONMENT_WRITE, project)
+        if limits is not None and limits.budget_monthly_usd is not None:
+            require(ctx, Permission.BUDGETS, project)
         existing = await change.session.scalar(
             select(Environment.id).where(
                 Environment.project_id == project.id, Environment.name == name
@@ -215,6 +224,9 @@ async def update_environment(
     parsed = parse_limits(limits, ("input", "limits"))
     async with mutate(ctx, "environment.update") as change:
         env, project = await get_environment(change.session, ctx, environment_id, ("input", "id"))
+        require(ctx, Permission.ENVIRONMENT_WRITE, project)
+        if limits is not None and limits.budget_monthly_usd is not None:
+            require(ctx, Permission.BUDGETS, project)
         before = snapshot(env)
         if region is not None:
             env.region = region
@@ -230,3 +242,48 @@ async def update_environment(
         )
         await change.emit(project.id, "environment.updated", env.id, {"name": env.name})
     return env
+
+
+async def visible_projects(ctx: Context, first: int | None, after: str | None) -> Page[Project]:
+    """The projects the caller may see, by slug: all of the account's for account members,
+    otherwise those of their project memberships (or their token's one project)."""
+    request = page_request(ctx.actor.account_id, first, after)
+    actor = ctx.actor
+    async with ctx.store.read() as session:
+        if actor.account_role is not None and actor.token_project_id is None:
+            return (await load_pages(session, PROJECTS_OF_ACCOUNT, [request]))[0]
+        ids = (
+            [actor.token_project_id]
+            if actor.token_project_id is not None
+            else list(actor.project_roles)
+        )
+        conditions = [Project.account_id == actor.account_id, Project.id.in_(ids)]
+        if after is not None:
+            (slug,) = decode_cursor(after, PROJECTS_OF_ACCOUNT.order)
+            conditions.append(Project.slug > slug)
+        rows = list(
+            (
+                await session.scalars(
+                    select(Project)
+                    .where(*conditions)
+                    .order_by(Project.slug)
+                    .limit(request.first + 1)
+                )
+            ).all()
+        )
+    visible = [row for row in rows if actor.sees_project(row.id)]
+    return Page(
+        spec=PROJECTS_OF_ACCOUNT,
+        rows=visible[: request.first],
+        has_next_page=len(visible) > request.first,
+        has_previous_page=after is not None,
+    )
+
+
+async def count_visible_projects(ctx: Context) -> int:
+    actor = ctx.actor
+    async with ctx.store.read() as session:
+        if actor.account_role is not None and actor.token_project_id is None:
+            return (await count_children(session, PROJECTS_OF_ACCOUNT, [actor.account_id]))[0]
+    ids = [actor.token_project_id] if actor.token_project_id else list(actor.project_roles)
+    return sum(1 for pid in ids if pid is not None and actor.sees_project(pid))

@@ -7,10 +7,12 @@ from sqlalchemy.exc import IntegrityError
 
 from resolvers.context import Context
 from resolvers.errors import Conflict, NotFound, Problem, ValidationFailed
+from resolvers.identity.guard import require
+from resolvers.identity.rbac import Permission
 from resolvers.lookup import find_node, get_service
 from resolvers.mutation import mutate, snapshot
 from store.ids import new_id
-from store.models import Environment, Route, RouteSource, Service
+from store.models import Environment, Project, Route, RouteSource, Service
 from store.names import host_problem, normalise_path, path_problem
 
 
@@ -38,6 +40,7 @@ async def add_route(
     async with mutate(ctx, "route.add") as change:
         session = change.session
         service, env, project = await get_service(session, ctx, service_id, ("input", "serviceId"))
+        require(ctx, Permission.ROUTES, project)
         existing = await session.scalar(
             select(Route.id).where(
                 Route.environment_id == env.id, Route.host == host, Route.path == path
@@ -84,6 +87,9 @@ async def remove_route(ctx: Context, route_id: str) -> Route:
         service = await session.get(Service, route.service_id)
         env = await session.get(Environment, route.environment_id)
         assert service is not None and env is not None
+        project = await session.get(Project, env.project_id)
+        assert project is not None
+        require(ctx, Permission.ROUTES, project)
         if route.source is RouteSource.SPEC:
             raise Conflict(
                 f"Route {route.host}{route.path} comes from the Service Spec of "

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from resolvers.context import Context
 from resolvers.errors import Conflict, NotFound, Problem, ValidationFailed
+from resolvers.identity.guard import require
+from resolvers.identity.rbac import Permission
 from resolvers.lookup import environment_by_name, get_service, project_by_slug, service_by_name
 from resolvers.mutation import mutate, snapshot
 from store.errors import SpecError
@@ -244,6 +246,7 @@ async def apply_service(
     async with mutate(ctx, "service.apply") as change:
         session = change.session
         project, env = await _target(session, ctx, spec)
+        require(ctx, Permission.DEPLOY, project)
         service = await service_by_name(session, env.id, spec.metadata.name)
         created = service is None
         previous = None if service is None else await _latest_version(session, service.id)
@@ -339,6 +342,7 @@ async def _release_resources(session: AsyncSession, service: Service) -> None:
 async def delete_service(ctx: Context, service_id: str) -> Service:
     async with mutate(ctx, "service.delete") as change:
         service, env, project = await get_service(change.session, ctx, service_id, ("input", "id"))
+        require(ctx, Permission.DEPLOY, project)
         before = snapshot(service)
         await _release_resources(change.session, service)
         change.record(

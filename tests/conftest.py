@@ -23,8 +23,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from graph.app import AppState, create_app
-from resolvers.bootstrap import ensure_local_owner
+from resolvers.bootstrap import Bootstrap, bootstrap
 from resolvers.context import Context
+from resolvers.identity.authenticate import Authenticator
+from resolvers.identity.ratelimit import RateLimiter
 from store.db import Store
 from store.hub import EventHub
 from store.migrate import upgrade
@@ -148,22 +150,44 @@ async def hub(store: Store) -> AsyncIterator[EventHub]:
 
 
 @pytest.fixture
-async def ctx(store: Store, hub: EventHub) -> Context:
-    actor = await ensure_local_owner(store)
-    return Context(store=store, hub=hub, actor=actor, request_id="req_test")
+async def owner(store: Store) -> Bootstrap:
+    """The first start: the account, its Owner and the Owner's bootstrap token."""
+    return await bootstrap(store)
 
 
 @pytest.fixture
-def app_state(ctx: Context) -> AppState:
-    return AppState(store=ctx.store, hub=ctx.hub, actor=ctx.actor)
+def token(owner: Bootstrap) -> str:
+    assert owner.token is not None
+    return owner.token
 
 
 @pytest.fixture
-async def api(app_state: AppState) -> AsyncIterator[Api]:
-    """The GraphQL API over the ASGI app in this process (real store, no socket)."""
+async def ctx(store: Store, hub: EventHub, owner: Bootstrap) -> Context:
+    return Context(store=store, hub=hub, actor=owner.actor, request_id="req_test")
+
+
+@pytest.fixture
+async def app_state(ctx: Context, owner: Bootstrap) -> AsyncIterator[AppState]:
+    authenticator = Authenticator(ctx.store, owner.owner.account_id)
+    # Generous limits: rate limiting has tests of its own, with a controllable clock.
+    state = AppState(
+        store=ctx.store,
+        hub=ctx.hub,
+        authenticator=authenticator,
+        limiter=RateLimiter(rate_per_minute=600_000, burst=100_000),
+    )
+    yield state
+    await state.connections.close()
+    await authenticator.close()
+
+
+@pytest.fixture
+async def api(app_state: AppState, token: str) -> AsyncIterator[Api]:
+    """The GraphQL API over the ASGI app in this process (real store, no socket), as the
+    Owner, with the bootstrap token."""
     transport = httpx.ASGITransport(app=create_app(app_state))
     async with httpx.AsyncClient(transport=transport, base_url="http://enclii.test") as client:
-        yield Api(client)
+        yield Api(client, headers={"authorization": f"Bearer {token}"})
 
 
 @pytest.fixture

@@ -204,6 +204,7 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    data_dir: Path
 
     @property
     def http_url(self) -> str:
@@ -215,6 +216,17 @@ class ServerProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    @property
+    def token(self) -> str:
+        return (self.data_dir / "bootstrap-token").read_text().strip()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+    def ws_payload(self) -> dict[str, Any]:
+        return {"authorization": f"Bearer {self.token}"}
 
     def terminate(self, timeout: float = DEADLINE_S) -> int:
         if self.process.poll() is None:
@@ -252,7 +264,7 @@ def start_server_process(
         process = subprocess.Popen(
             args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = ServerProcess(process, port, log_path)
+    server = ServerProcess(process, port, log_path, data_dir)
     deadline = time.monotonic() + DEADLINE_S
     while True:
         if process.poll() is not None:

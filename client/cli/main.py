@@ -72,12 +72,64 @@ def serve(
     ] = 8080,
     database_url: DatabaseUrlOption = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    oidc_issuer: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ENCLII_OIDC_ISSUER",
+            help="Accept OIDC tokens (JWTs) from this issuer, e.g. https://login.example.com.",
+            show_default=False,
+        ),
+    ] = None,
+    oidc_audience: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ENCLII_OIDC_AUDIENCE",
+            help="The audience OIDC tokens must name (this server's client ID).",
+            show_default=False,
+        ),
+    ] = None,
+    oidc_jwks_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ENCLII_OIDC_JWKS_URL",
+            help="Where the issuer's keys are, if not in its discovery document.",
+            show_default=False,
+        ),
+    ] = None,
+    oidc_groups_claim: Annotated[
+        str, typer.Option(envvar="ENCLII_OIDC_GROUPS_CLAIM", help="The claim listing groups.")
+    ] = "groups",
+    oidc_roles: Annotated[
+        str,
+        typer.Option(
+            envvar="ENCLII_OIDC_ROLES",
+            help="Groups to account roles: 'platform=owner,sre=admin,eng=developer'.",
+        ),
+    ] = "",
 ) -> None:
     """Start Enclii: the API, GraphiQL, the UI and the controllers."""
     from graph.server import ServerConfig
     from graph.server import serve as run
+    from resolvers.identity.oidc import OidcConfig
     from store.errors import ConfigurationError
 
+    oidc = None
+    if oidc_issuer is not None or oidc_audience is not None:
+        if not oidc_issuer or not oidc_audience:
+            err.print("[red]error:[/red] --oidc-issuer and --oidc-audience go together.")
+            raise typer.Exit(ExitCode.VALIDATION)
+        try:
+            role_map = OidcConfig.parse_role_map(oidc_roles)
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] --oidc-roles: {exc}")
+            raise typer.Exit(ExitCode.VALIDATION) from None
+        oidc = OidcConfig(
+            issuer=oidc_issuer,
+            audience=oidc_audience,
+            jwks_url=oidc_jwks_url,
+            groups_claim=oidc_groups_claim,
+            role_map=role_map,
+        )
     config = ServerConfig(
         data_dir=_data_dir(data_dir),
         host=host,
@@ -85,6 +137,7 @@ def serve(
         router_port=router_port,
         database_url=database_url,
         log_level=log_level,
+        oidc=oidc,
     )
     try:
         asyncio.run(run(config))

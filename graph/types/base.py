@@ -13,6 +13,8 @@ from strawberry.types.nodes import SelectedField, Selection
 from graph.context import Info
 from resolvers import loaders as batch
 from resolvers.errors import BadRequest
+from resolvers.identity.guard import require_id
+from resolvers.identity.rbac import Permission
 from resolvers.pagination import ListSpec, Page, PageRequest, page_request
 from store.db import Store
 from store.models import Base
@@ -47,6 +49,8 @@ class Connection(Generic[NodeT]):
     _page: strawberry.Private[Page[Any]]
     _parent_id: strawberry.Private[str]
     _spec: strawberry.Private[ListSpec[Any]]
+    # Lists filtered by who is asking know their own size; others count through a loader.
+    _total: strawberry.Private[Callable[[], Awaitable[int]] | None] = None
 
     # Edges and pageInfo are built only when a query asks for them (see Page.cursor).
     @strawberry.field
@@ -65,6 +69,8 @@ class Connection(Generic[NodeT]):
 
     @strawberry.field(graphql_type=int, description="How many items the whole list holds.")
     def total_count(self, info: Info) -> Awaitable[int]:
+        if self._total is not None:
+            return self._total()
         spec = self._spec
         store = info.context.ctx.store
 
@@ -74,7 +80,7 @@ class Connection(Generic[NodeT]):
         return info.context.loaders.get(("count", spec.name), factory).load(self._parent_id)
 
 
-def _connection_of(
+def connection_of(
     page: Page[RowT], spec: ListSpec[RowT], parent_id: str, wrap: Callable[[RowT], NodeT]
 ) -> Connection[NodeT]:
     return Connection(
@@ -211,7 +217,7 @@ async def _prefetch(
         pages = await batch.pages(store, item.spec, [page_request(i, first, after) for i in ids])
         for view, page in zip(views, pages, strict=True):
             view.remember(
-                item.field, arguments, _connection_of(page, item.spec, str(view.id), item.wrap)
+                item.field, arguments, connection_of(page, item.spec, str(view.id), item.wrap)
             )
 
     for item, arguments in plan:
@@ -237,7 +243,7 @@ def connection(
         async def load(requests: Sequence[PageRequest]) -> list[Connection[NodeT]]:
             pages = await batch.pages(store, spec, requests)
             connections = [
-                _connection_of(page, spec, req.parent_id, wrap)
+                connection_of(page, spec, req.parent_id, wrap)
                 for page, req in zip(pages, requests, strict=True)
             ]
             if plan:
@@ -248,6 +254,11 @@ def connection(
 
     key = ("page", spec.name, tuple((item.field, args) for item, args in plan))
     return info.context.loaders.get(key, factory).load(request)
+
+
+def check(info: Info, permission: Permission, project_id: str | None) -> None:
+    """Refuse a nested field the caller's role (or token) does not cover."""
+    require_id(info.context.ctx, permission, project_id)
 
 
 def related(

@@ -30,11 +30,15 @@ from graph.types.base import (
     Prefetched,
     PrefetchNewest,
     PrefetchPage,
+    check,
     connection,
+    connection_of,
     newest,
     related,
 )
 from resolvers import lists, lookup
+from resolvers.identity.rbac import Permission
+from resolvers.projects import count_visible_projects, visible_projects
 from store import models
 from store.quantity import format_bytes
 
@@ -61,16 +65,17 @@ class Account(Node):
             created_at=row.created_at,
         )
 
-    @strawberry.field(graphql_type="Connection[Project]")
-    def projects(
+    @strawberry.field(description="The projects you may see, by slug.")
+    async def projects(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Project]]:
-        return connection(info, lists.PROJECTS_OF_ACCOUNT, self.id, first, after, Project.from_row)
+    ) -> Connection[Project]:
+        return await visible_projects_connection(info, first, after)
 
     @strawberry.field(graphql_type="Connection[User]")
     def users(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Awaitable[Connection[User]]:
+        check(info, Permission.VIEW, None)
         return connection(info, lists.USERS_OF_ACCOUNT, self.id, first, after, User.from_row)
 
     @strawberry.field(
@@ -80,6 +85,7 @@ class Account(Node):
     def memberships(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Awaitable[Connection[Membership]]:
+        check(info, Permission.VIEW, None)
         return connection(
             info, lists.MEMBERSHIPS_OF_ACCOUNT, self.id, first, after, Membership.from_row
         )
@@ -91,6 +97,7 @@ class Account(Node):
     def audit_events(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Awaitable[Connection[AuditEvent]]:
+        check(info, Permission.AUDIT_READ, None)
         return connection(info, lists.AUDIT_OF_ACCOUNT, self.id, first, after, AuditEvent.from_row)
 
 
@@ -120,6 +127,8 @@ class User(Node):
     def api_tokens(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Awaitable[Connection[ApiToken]]:
+        if self.id != info.context.ctx.actor.id:
+            check(info, Permission.ROLES, None)
         return connection(info, lists.TOKENS_OF_USER, self.id, first, after, ApiToken.from_row)
 
 
@@ -241,6 +250,7 @@ class Project(Node):
     def secrets(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Awaitable[Connection[Secret]]:
+        check(info, Permission.SECRETS_SCOPE, self.id)
         return connection(info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row)
 
     @strawberry.field(
@@ -250,6 +260,7 @@ class Project(Node):
     def audit_events(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Awaitable[Connection[AuditEvent]]:
+        check(info, Permission.AUDIT_READ, self.id)
         return connection(info, lists.AUDIT_OF_PROJECT, self.id, first, after, AuditEvent.from_row)
 
 
@@ -344,6 +355,7 @@ class Environment(Node):
     def secrets(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Awaitable[Connection[Secret]]:
+        check(info, Permission.SECRETS_SCOPE, self._row.project_id)
         return connection(info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row)
 
     @strawberry.field(
@@ -352,6 +364,7 @@ class Environment(Node):
     def cost_samples(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Awaitable[Connection[CostSample]]:
+        check(info, Permission.COST_READ, self._row.project_id)
         return connection(
             info, lists.COSTS_OF_ENVIRONMENT, self.id, first, after, CostSample.from_row
         )
@@ -482,6 +495,7 @@ class Service(Node, Prefetched):
     def secrets(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Awaitable[Connection[Secret]]:
+        check(info, Permission.SECRETS_SERVICE, self._row.project_id)
         return connection(info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row)
 
     @strawberry.field(
@@ -490,6 +504,7 @@ class Service(Node, Prefetched):
     def cost_samples(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Awaitable[Connection[CostSample]]:
+        check(info, Permission.COST_READ, self._row.project_id)
         return connection(info, lists.COSTS_OF_SERVICE, self.id, first, after, CostSample.from_row)
 
 
@@ -961,6 +976,17 @@ SERVICE_PREFETCH: tuple[Prefetch, ...] = (
     PrefetchNewest("spec", CURRENT_SPEC, ServiceSpecVersion.from_row),
     PrefetchPage("routes", lists.ROUTES_OF_SERVICE, Route.from_row),
 )
+
+
+async def visible_projects_connection(
+    info: Info, first: int | None, after: str | None
+) -> Connection[Project]:
+    ctx = info.context.ctx
+    page = await visible_projects(ctx, first, after)
+    conn = connection_of(page, lists.PROJECTS_OF_ACCOUNT, ctx.actor.account_id, Project.from_row)
+    conn._total = lambda: count_visible_projects(ctx)
+    return conn
+
 
 NODE_TYPES: dict[type[models.Base], Any] = {
     models.Account: Account,

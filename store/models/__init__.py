@@ -13,7 +13,7 @@ from store.models.enums import (
     SecretScope,
     ServiceType,
 )
-from store.models.records import AuditEvent, CostSample, Event, EventStream
+from store.models.records import AuditChainHead, AuditEvent, CostSample, Event, EventStream
 from store.models.resources import Job, JobRun, Route, Secret, SecretVersion, Volume
 from store.models.tenancy import Account, ApiToken, Environment, Membership, Project, User
 from store.models.workloads import (
@@ -27,6 +27,7 @@ from store.models.workloads import (
 __all__ = [
     "Account",
     "ApiToken",
+    "AuditChainHead",
     "AuditEvent",
     "AuditOutcome",
     "Base",

@@ -13,12 +13,19 @@ from store.models.enums import AuditOutcome
 
 
 class AuditEvent(Base):
-    """One mutation, written in the same transaction as the change it records."""
+    """One mutation, written in the same transaction as the change it records.
+
+    Rows form a hash chain per account (see store.audit): ``seq`` counts without gaps and
+    ``hash`` covers the row's content and the previous row's hash, so an edited, deleted or
+    inserted row breaks the chain where it happened."""
 
     __tablename__ = "audit_events"
 
     id: Mapped[str] = id_column()
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
     project_id: Mapped[str | None] = mapped_column(String(40))
     actor_id: Mapped[str] = mapped_column(String(200))
     actor_display: Mapped[str] = mapped_column(String(300))
@@ -33,10 +40,26 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = created_at_column()
 
     __table_args__ = (
+        UniqueConstraint("account_id", "seq"),
         Index("ix_audit_events_account_id_id", "account_id", "id"),
         Index("ix_audit_events_entity_id", "entity_id"),
         Index("ix_audit_events_project_id_id", "project_id", "id"),
+        Index("ix_audit_events_actor_id", "actor_id"),
     )
+
+
+class AuditChainHead(Base):
+    """The newest link of an account's audit chain. Appending locks this row, so links are
+    added one at a time; verification also compares it with the newest row, which is how
+    a deleted tail is noticed."""
+
+    __tablename__ = "audit_chain_heads"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
 
 
 class CostSample(Base):

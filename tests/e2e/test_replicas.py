@@ -19,12 +19,16 @@ pytestmark = pytest.mark.postgres
 EVENTS = "subscription($p: ID!, $a: Int) { events(projectId: $p, after: $a) { sequence type } }"
 
 
+TOKEN: dict[str, str] = {}
+
+
 def _gql(
     server: ServerProcess, query: str, variables: dict[str, object] | None = None
 ) -> dict[str, object]:
     body: dict[str, object] = httpx.post(
         f"{server.http_url}/graphql",
         json={"query": query, "variables": variables or {}},
+        headers={"authorization": f"Bearer {TOKEN['token']}"},
         timeout=30,
     ).json()
     assert "errors" not in body, body
@@ -58,6 +62,10 @@ def test_events_cross_replicas_and_survive_a_killed_listener(tmp_path: Path, pg_
     dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
     writer = start_server_process(tmp_path / "a", database_url=pg_url)
     reader = start_server_process(tmp_path / "b", database_url=pg_url)
+    # Exactly one replica created the account and wrote the Owner's token; it works on both.
+    written = [p for p in (tmp_path / "a", tmp_path / "b") if (p / "bootstrap-token").exists()]
+    assert len(written) == 1
+    TOKEN["token"] = (written[0] / "bootstrap-token").read_text().strip()
     try:
         project = _gql(
             writer,
@@ -70,7 +78,8 @@ def test_events_cross_replicas_and_survive_a_killed_listener(tmp_path: Path, pg_
 
         async def scenario() -> list[int]:
             seen: list[int] = []
-            async with GraphQLWebSocket.connect(reader.ws_url) as ws:
+            payload = {"authorization": f"Bearer {TOKEN['token']}"}
+            async with GraphQLWebSocket.connect(reader.ws_url, payload=payload) as ws:
                 op = await ws.subscribe(EVENTS, {"p": project_id, "a": 0})
                 seen.append((await ws.next_data(op))["events"]["sequence"])  # project.created
 

@@ -17,7 +17,9 @@ CREATE = 'mutation { createProject(input: {name: "Shop"}) { ... on CreateProject
 
 
 def _gql(server: ServerProcess, query: str) -> dict[str, object]:
-    response = httpx.post(f"{server.http_url}/graphql", json={"query": query}, timeout=30)
+    response = httpx.post(
+        f"{server.http_url}/graphql", json={"query": query}, headers=server.headers, timeout=30
+    )
     body: dict[str, object] = response.json()
     assert "errors" not in body, body
     return body
@@ -28,6 +30,15 @@ def test_serve_creates_data_dir_migrates_and_answers(tmp_path: Path) -> None:
     server = start_server_process(data_dir)
     try:
         assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        token_file = data_dir / "bootstrap-token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert token_file.read_text().startswith("enclii_pat_")
+        anonymous = httpx.post(f"{server.http_url}/graphql", json={"query": "{ projects { totalCount } }"})
+        assert anonymous.status_code == 401
+        assert anonymous.json()["errors"][0]["extensions"] == {
+            "code": "UNAUTHENTICATED",
+            "reason": "TOKEN_MISSING",
+        }
         assert (data_dir / "enclii.db").exists()
         assert httpx.get(f"{server.http_url}/healthz").json() == {"status": "ok"}
         assert httpx.get(f"{server.http_url}/readyz").json() == {
@@ -41,7 +52,9 @@ def test_serve_creates_data_dir_migrates_and_answers(tmp_path: Path) -> None:
         assert graphiql.status_code == 200
         assert "graphiql" in graphiql.text.lower()
         via_get = httpx.get(
-            f"{server.http_url}/graphql", params={"query": "{ viewer { account { name } } }"}
+            f"{server.http_url}/graphql",
+            params={"query": "{ viewer { account { name } } }"},
+            headers=server.headers,
         )
         assert via_get.json() == {"data": {"viewer": {"account": {"name": "Default account"}}}}
         _gql(server, CREATE)
@@ -51,8 +64,11 @@ def test_serve_creates_data_dir_migrates_and_answers(tmp_path: Path) -> None:
     assert f"API       {server.http_url}/graphql" in output
     assert str(data_dir) in output
 
-    # Restarting on the same data dir keeps everything and creates no second owner.
+    # Restarting on the same data dir keeps everything, creates no second owner and
+    # leaves the token file as it was.
+    first_token = (data_dir / "bootstrap-token").read_text()
     again = start_server_process(data_dir)
+    assert (data_dir / "bootstrap-token").read_text() == first_token
     try:
         body = _gql(
             again, "{ projects { totalCount } viewer { account { users { totalCount } } } }"
@@ -74,8 +90,10 @@ def test_sigterm_completes_open_subscriptions_then_exits_cleanly(tmp_path: Path)
     async def scenario() -> list[dict[str, object]]:
         received: list[dict[str, object]] = []
         async with (
-            GraphQLWebSocket.connect(server.ws_url) as modern,
-            GraphQLWebSocket.connect(server.ws_url, "graphql-ws") as legacy,
+            GraphQLWebSocket.connect(server.ws_url, payload=server.ws_payload()) as modern,
+            GraphQLWebSocket.connect(
+                server.ws_url, "graphql-ws", payload=server.ws_payload()
+            ) as legacy,
         ):
             query = "subscription($p: ID!) { events(projectId: $p, after: 0) { sequence } }"
             op_modern = await modern.subscribe(query, {"p": project_id})

@@ -21,6 +21,10 @@ subscription($projectId: ID!, $after: Int) {
 PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
 
 
+def auth(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
 async def _wait_subscribed(hub: EventHub, count: int = 1) -> None:
     async def wait() -> None:
         while hub.subscriber_count < count:
@@ -31,11 +35,11 @@ async def _wait_subscribed(hub: EventHub, count: int = 1) -> None:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_history_then_live_events(
-    live_server: LiveServer, ctx: Context, protocol: str
+    live_server: LiveServer, ctx: Context, token: str, protocol: str
 ) -> None:
     project = await make_project(ctx, "shop")
     await make_environment(ctx, project, "stage")
-    async with GraphQLWebSocket.connect(live_server.ws_url, protocol) as ws:
+    async with GraphQLWebSocket.connect(live_server.ws_url, protocol, payload=auth(token)) as ws:
         op = await ws.subscribe(EVENTS, {"projectId": project.id, "after": 0})
         replay = [(await ws.next_data(op))["events"] for _ in range(2)]
         assert [(e["sequence"], e["type"]) for e in replay] == [
@@ -59,26 +63,26 @@ async def _until_no_subscribers(hub: EventHub) -> None:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_reconnecting_with_the_last_cursor_misses_nothing(
-    live_server: LiveServer, ctx: Context, protocol: str
+    live_server: LiveServer, ctx: Context, token: str, protocol: str
 ) -> None:
     project = await make_project(ctx, "shop")
     seen: list[int] = []
-    async with GraphQLWebSocket.connect(live_server.ws_url, protocol) as ws:
+    async with GraphQLWebSocket.connect(live_server.ws_url, protocol, payload=auth(token)) as ws:
         op = await ws.subscribe(EVENTS, {"projectId": project.id, "after": 0})
         seen.append((await ws.next_data(op))["events"]["sequence"])
     # Disconnected: these happen while nobody listens.
     for env in ("dev", "stage", "prod"):
         await make_environment(ctx, project, env)
-    async with GraphQLWebSocket.connect(live_server.ws_url, protocol) as ws:
+    async with GraphQLWebSocket.connect(live_server.ws_url, protocol, payload=auth(token)) as ws:
         op = await ws.subscribe(EVENTS, {"projectId": project.id, "after": seen[-1]})
         for _ in range(3):
             seen.append((await ws.next_data(op))["events"]["sequence"])
     assert seen == [1, 2, 3, 4]
 
 
-async def test_without_cursor_only_new_events_arrive(live_server: LiveServer, ctx: Context) -> None:
+async def test_without_cursor_only_new_events_arrive(live_server: LiveServer, ctx: Context, token: str) -> None:
     project = await make_project(ctx, "shop")
-    async with GraphQLWebSocket.connect(live_server.ws_url) as ws:
+    async with GraphQLWebSocket.connect(live_server.ws_url, payload=auth(token)) as ws:
         op = await ws.subscribe(EVENTS, {"projectId": project.id})
         await _wait_subscribed(ctx.hub)
         await make_environment(ctx, project, "dev")
@@ -87,9 +91,9 @@ async def test_without_cursor_only_new_events_arrive(live_server: LiveServer, ct
 
 
 async def test_unknown_project_is_an_error_not_a_silent_stream(
-    live_server: LiveServer, ctx: Context
+    live_server: LiveServer, ctx: Context, token: str
 ) -> None:
-    async with GraphQLWebSocket.connect(live_server.ws_url) as ws:
+    async with GraphQLWebSocket.connect(live_server.ws_url, payload=auth(token)) as ws:
         op = await ws.subscribe(EVENTS, {"projectId": "prj_01M8EH5K0V56WD37Z896MQ0S8X"})
         with pytest.raises(WsProtocolError) as caught:
             await ws.next_data(op)
@@ -98,9 +102,9 @@ async def test_unknown_project_is_an_error_not_a_silent_stream(
 
 
 async def test_queries_and_mutations_work_over_the_websocket(
-    live_server: LiveServer, ctx: Context
+    live_server: LiveServer, ctx: Context, token: str
 ) -> None:
-    async with GraphQLWebSocket.connect(live_server.ws_url) as ws:
+    async with GraphQLWebSocket.connect(live_server.ws_url, payload=auth(token)) as ws:
         op = await ws.subscribe(
             'mutation { createProject(input: {name: "Over WS"}) { __typename } }'
         )

@@ -1,0 +1,1 @@
+"""Who may do what: roles and permissions (Appendix C), tokens, OIDC, rate limits."""
