@@ -23,7 +23,7 @@ import httpx
 import psutil
 from sqlalchemy.engine import make_url
 
-from resolvers.bootstrap import ensure_local_owner
+from resolvers.bootstrap import bootstrap
 from resolvers.context import Context
 from resolvers.projects import create_environment, create_project
 from resolvers.services import apply_service
@@ -107,13 +107,25 @@ spec:
 """
 
 
-async def seed(url: str, services: int, project_slug: str = "bench") -> str:
-    """1 project, dev/stage/prod, ``services`` services spread across them, each with a
-    release, a runtime and a route. Returns the project id."""
+@dataclass(frozen=True)
+class Seeded:
+    project_id: str
+    token: str  # the Owner's bootstrap token: benchmarks call the API as the Owner
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+
+async def seed(url: str, services: int, project_slug: str = "bench") -> Seeded:
+    """On a fresh database: 1 project, dev/stage/prod, ``services`` services spread across
+    them, each with a release, a runtime and a route."""
     store = Store(url)
     hub = EventHub(store)
     try:
-        actor = await ensure_local_owner(store)
+        started = await bootstrap(store)
+        assert started.token is not None, "seed() needs a fresh database"
+        actor = started.actor
         ctx = Context(store=store, hub=hub, actor=actor, request_id="bench-seed")
         project = await create_project(ctx, "Bench", project_slug)
         envs = ["dev", "stage", "prod"]
@@ -147,7 +159,7 @@ async def seed(url: str, services: int, project_slug: str = "bench") -> str:
                         status=RuntimeStatus.RUNNING,
                     )
                 )
-        return project.id
+        return Seeded(project.id, started.token)
     finally:
         await store.close()
 
@@ -194,6 +206,11 @@ def server(database_url: str) -> Iterator[Server]:
                 database_url,
                 "--log-level",
                 "warning",
+                # Far above the load: benchmarks measure serving, not refusals.
+                "--rate-limit",
+                "1000000000",
+                "--rate-burst",
+                "1000000000",
             ],
             cwd=REPO,
             stdout=subprocess.DEVNULL,

@@ -60,7 +60,7 @@ class Subscriber:
             await self.got.wait_for(lambda: seq in self.arrivals)
 
 
-async def open_subscriber(url: str, project_id: str, after: int) -> Subscriber:
+async def open_subscriber(url: str, project_id: str, after: int, token: str) -> Subscriber:
     conn = await connect(
         url,
         subprotocols=["graphql-transport-ws"],
@@ -68,7 +68,9 @@ async def open_subscriber(url: str, project_id: str, after: int) -> Subscriber:
         max_queue=None,
         ping_interval=None,
     )
-    await conn.send(json.dumps({"type": "connection_init", "payload": {}}))
+    await conn.send(
+        json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+    )
     ack = json.loads(await asyncio.wait_for(conn.recv(), DEADLINE_S))
     assert ack["type"] == "connection_ack", ack
     await conn.send(
@@ -84,9 +86,16 @@ async def open_subscriber(url: str, project_id: str, after: int) -> Subscriber:
 
 
 async def run(
-    url: str, ws_url: str, project_id: str, subscribers: int, events: int, burst: int
+    url: str,
+    ws_url: str,
+    project_id: str,
+    token: str,
+    subscribers: int,
+    events: int,
+    burst: int,
 ) -> dict[str, float]:
-    async with httpx.AsyncClient(base_url=url, timeout=DEADLINE_S) as client:
+    headers = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=DEADLINE_S) as client:
 
         async def head() -> int:
             body = (
@@ -108,7 +117,7 @@ async def run(
         for start in range(0, subscribers, 100):  # connect in waves, as clients would
             subs += await asyncio.gather(
                 *(
-                    open_subscriber(ws_url, project_id, seq)
+                    open_subscriber(ws_url, project_id, seq, token)
                     for _ in range(start, min(start + 100, subscribers))
                 )
             )
@@ -188,10 +197,19 @@ def main() -> int:
     ok = True
     for backend in backends:
         with database(backend) as db_url:
-            project_id = asyncio.run(seed(db_url, 0))
+            seeded = asyncio.run(seed(db_url, 0))
+            project_id = seeded.project_id
             with server(db_url) as srv:
                 r = asyncio.run(
-                    run(srv.url, srv.ws_url, project_id, args.subscribers, args.events, args.burst)
+                    run(
+                        srv.url,
+                        srv.ws_url,
+                        project_id,
+                        seeded.token,
+                        args.subscribers,
+                        args.events,
+                        args.burst,
+                    )
                 )
         ok &= r["p95"] <= TARGET_P95_MS
         print(

@@ -122,7 +122,7 @@ async def _export_audit(request: Request) -> Response:
             actor_id=params.get("actorId"),
             action=params.get("action"),
             entity_id=params.get("entityId"),
-            outcome=AuditOutcome(outcome) if outcome else None,
+            outcome=AuditOutcome(outcome.lower()) if outcome else None,
             since=_parse_time(params.get("since"), "since"),
             until=_parse_time(params.get("until"), "until"),
         )

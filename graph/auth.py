@@ -69,13 +69,27 @@ def _is_page_request(scope: Scope, headers: Headers) -> bool:
         return False
     path = scope["path"]
     if path == "/graphql":
-        query = scope.get("query_string", b"")
-        return b"query=" not in query and "text/html" in headers.get("accept", "")
+        # GraphiQL's page has no parameters; anything else may be a query in disguise
+        # (parameter names can be percent-encoded), so it needs a token.
+        return not scope.get("query_string") and "text/html" in headers.get("accept", "")
     return not path.startswith(("/graphql", "/audit"))
 
 
 class AuthGate:
     """Pure ASGI middleware, so streamed responses and websockets pass untouched."""
+
+    async def _too_many(self, send: Send, decision: Decision) -> None:
+        wait = max(1, math.ceil(decision.retry_after))
+        await _respond(
+            send,
+            429,
+            error_body(
+                f"Rate limit exceeded: {self.limiter.burst} requests at once and "
+                f"{round(self.limiter.rate * 60)} a minute; retry in {wait}s.",
+                {"code": "RATE_LIMITED", "retryAfter": wait},
+            ),
+            rate_headers(decision),
+        )
 
     def __init__(self, app: ASGIApp, authenticator: Authenticator, limiter: RateLimiter) -> None:
         self.app = app
@@ -93,6 +107,12 @@ class AuthGate:
         try:
             actor = await self.authenticator.authenticate(headers.get("authorization"))
         except Unauthenticated as exc:
+            # Failed attempts are limited per address, so tokens cannot be guessed at speed.
+            client = scope.get("client")
+            attempt = self.limiter.take(f"unauthenticated:{client[0] if client else '?'}")
+            if not attempt.allowed:
+                await self._too_many(send, attempt)
+                return
             description = exc.message.replace('"', "'")
             await _respond(
                 send,
@@ -110,17 +130,7 @@ class AuthGate:
         decision = self.limiter.take(rate_key(actor))
         extra = rate_headers(decision)
         if not decision.allowed:
-            wait = max(1, math.ceil(decision.retry_after))
-            await _respond(
-                send,
-                429,
-                error_body(
-                    f"Rate limit exceeded: {self.limiter.burst} requests at once and "
-                    f"{round(self.limiter.rate * 60)} a minute per token; retry in {wait}s.",
-                    {"code": "RATE_LIMITED", "retryAfter": wait},
-                ),
-                extra,
-            )
+            await self._too_many(send, decision)
             return
         scope.setdefault("state", {})[ACTOR_KEY] = actor
 

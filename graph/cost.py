@@ -26,6 +26,7 @@ from graphql import (
     SelectionSetNode,
     value_from_ast,
 )
+from graphql.execution.values import get_variable_values
 from graphql.type.definition import GraphQLNamedType, get_named_type
 from strawberry.extensions import SchemaExtension
 
@@ -81,6 +82,13 @@ class _Counter:
             return default.default_value
         return DEFAULT_PAGE
 
+    def _list_size(self, field: FieldNode, definition: Any) -> int:
+        for argument in field.arguments or ():
+            if argument.name.value == "ids":
+                value = value_from_ast(argument.value, definition.args["ids"].type, self.variables)
+                return len(value) if isinstance(value, list) else 1
+        return 1
+
     def count(
         self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, multiplier: int
     ) -> int:
@@ -97,8 +105,14 @@ class _Counter:
                 size = self._first(field, definition)
                 total += multiplier * size
                 below = multiplier * size
-            elif isinstance(_unwrap(definition.type), GraphQLList):
-                total += multiplier
+            elif isinstance(_unwrap(definition.type), GraphQLList) and not owner.name.endswith(
+                "Connection"
+            ):
+                # A plain list (the connection's own nodes and edges are already counted):
+                # nodes(ids:) holds one item per id; other lists are short and fixed.
+                size = self._list_size(field, definition)
+                total += multiplier * size
+                below = multiplier * size
             total += self.count(field.selection_set, named, below)
             if total > MAX_NODES:
                 return total  # no need to add up further
@@ -122,7 +136,11 @@ def worst_case_nodes(
     }[operation.operation.value]
     if root is None:
         return 0
-    return _Counter(schema, fragments, variables).count(operation.selection_set, root, 1)
+    # Variables as execution will see them, defaults included.
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables)
+    if isinstance(coerced, list):
+        return 0  # invalid variables: execution refuses the query with the reasons
+    return _Counter(schema, fragments, coerced.coerced).count(operation.selection_set, root, 1)
 
 
 class QueryCost(SchemaExtension):

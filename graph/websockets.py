@@ -228,7 +228,11 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged and (refusal := _refusal(self)):
             await self.send_message(
-                {"type": "error", "id": message["id"], "payload": {"message": refusal}}
+                {
+                    "type": "error",
+                    "id": message["id"],
+                    "payload": {"message": refusal, "extensions": {"code": "RATE_LIMITED"}},
+                }
             )
             return
         await super().handle_start(message)

@@ -60,11 +60,7 @@ def link_hash(prev_hash: str, row: AuditEvent) -> str:
 
 
 async def _locked_head(session: AsyncSession, account_id: str) -> AuditChainHead:
-    insert = (
-        postgresql.insert
-        if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert
-    )
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     await session.execute(
         insert(AuditChainHead)
         .values(account_id=account_id, last_seq=0, last_hash=GENESIS)
@@ -98,15 +94,17 @@ async def append_audit(session: AsyncSession, row: AuditEvent) -> AuditEvent:
     return row
 
 
-async def _in_order(session: AsyncSession, account_id: str) -> AsyncIterator[AuditEvent]:
+async def _in_order(
+    session: AsyncSession, account_id: str, end: int | None
+) -> AsyncIterator[AuditEvent]:
     after = 0
     while True:
+        conditions = [AuditEvent.account_id == account_id, AuditEvent.seq > after]
+        if end is not None:
+            conditions.append(AuditEvent.seq <= end)
         batch = (
             await session.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.account_id == account_id, AuditEvent.seq > after)
-                .order_by(AuditEvent.seq)
-                .limit(VERIFY_BATCH)
+                select(AuditEvent).where(*conditions).order_by(AuditEvent.seq).limit(VERIFY_BATCH)
             )
         ).all()
         for row in batch:
@@ -127,11 +125,14 @@ class ChainReport:
 
 async def verify_chain(session: AsyncSession, account_id: str) -> ChainReport:
     """Walk the account's chain from the start; report the first link that does not hold."""
+    # The head is read first and only the links up to it are walked: events committed
+    # while we walk (on PostgreSQL each statement sees new commits) are not our business.
     head = await session.get(AuditChainHead, account_id)
+    end = head.last_seq if head is not None else None
     expected_prev = GENESIS
     expected_seq = 1
     checked = 0
-    async for row in _in_order(session, account_id):
+    async for row in _in_order(session, account_id, end):
         if row.seq != expected_seq:
             return ChainReport(
                 False,
@@ -152,13 +153,16 @@ async def verify_chain(session: AsyncSession, account_id: str) -> ChainReport:
                 False,
                 checked,
                 row.seq,
-                f"audit event {row.seq} ({row.id}, {row.action}) was modified after it "
-                "was written",
+                f"audit event {row.seq} ({row.id}, {row.action}) was modified after it was written",
             )
         expected_prev = row.hash
         expected_seq += 1
         checked += 1
     last = expected_seq - 1
+    if head is None and checked:
+        return ChainReport(
+            False, checked, last + 1, "the chain's head record is missing: it was deleted"
+        )
     if head is not None and (head.last_seq != last or head.last_hash != expected_prev):
         return ChainReport(
             False,

@@ -72,6 +72,17 @@ def serve(
     ] = 8080,
     database_url: DatabaseUrlOption = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    rate_limit: Annotated[
+        float,
+        typer.Option(
+            envvar="ENCLII_RATE_LIMIT",
+            help="Requests per minute each token may make (sustained).",
+        ),
+    ] = 60,
+    rate_burst: Annotated[
+        int,
+        typer.Option(envvar="ENCLII_RATE_BURST", help="Requests each token may make at once."),
+    ] = 120,
     oidc_issuer: Annotated[
         str | None,
         typer.Option(
@@ -138,7 +149,12 @@ def serve(
         database_url=database_url,
         log_level=log_level,
         oidc=oidc,
+        rate_per_minute=rate_limit,
+        rate_burst=rate_burst,
     )
+    if rate_limit <= 0 or rate_burst < 1:
+        err.print("[red]error:[/red] --rate-limit and --rate-burst must be positive.")
+        raise typer.Exit(ExitCode.VALIDATION)
     try:
         asyncio.run(run(config))
     except ConfigurationError as exc:

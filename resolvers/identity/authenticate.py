@@ -21,16 +21,18 @@ from types import MappingProxyType
 from typing import Final
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from resolvers.context import Actor
 from resolvers.errors import Unauthenticated
-from resolvers.identity.oidc import OidcVerifier
+from resolvers.identity.oidc import Identity, OidcVerifier
 from resolvers.identity.rbac import strongest
 from resolvers.identity.tokens import PREFIX, hash_secret, well_formed
+from store.audit import append_audit
 from store.db import Store
 from store.ids import new_id
-from store.models import ApiToken, Membership, Role, User, utcnow
+from store.models import ApiToken, AuditEvent, AuditOutcome, Membership, Role, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -198,14 +200,7 @@ class Authenticator:
                 if user is not None:
                     user.subject = identity.subject
             if user is None:
-                user = User(
-                    id=new_id("user"),
-                    account_id=self._account_id,
-                    subject=identity.subject,
-                    email=identity.email,
-                    display_name=identity.name,
-                )
-                session.add(user)
+                user = await self._provision(session, identity)
             await session.flush()
             account_role, project_roles = await _roles(session, user.id)
         actor = Actor(
@@ -214,17 +209,65 @@ class Authenticator:
             account_id=user.account_id,
             account_role=strongest(account_role, self._oidc.role_for(identity.groups)),
             project_roles=project_roles,
-            expires_at=datetime.fromtimestamp(identity.expires_at, UTC),
+            # The verifier allowed the clock-skew leeway past exp; so does everything after it.
+            expires_at=_expiry(identity.expires_at + self._oidc.config.leeway_s),
             via="oidc",
         )
         self._cache[key] = _Cached(actor, self._clock())
         return actor
+
+    async def _provision(self, session: AsyncSession, identity: Identity) -> User:
+        """Create the user of a first sign-in, unless a concurrent first sign-in (another
+        request, another replica) just did."""
+        user = User(
+            id=new_id("user"),
+            account_id=self._account_id,
+            subject=identity.subject,
+            email=identity.email,
+            display_name=identity.name,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(user)
+                await session.flush()
+        except IntegrityError:
+            existing = await session.scalar(
+                select(User).where(
+                    User.account_id == self._account_id, User.subject == identity.subject
+                )
+            )
+            assert existing is not None, "the conflicting user must exist"
+            return existing
+        # A first sign-in creates someone: that belongs in the audit trail too.
+        await append_audit(
+            session,
+            AuditEvent(
+                id=new_id("audit_event"),
+                account_id=self._account_id,
+                actor_id=user.id,
+                actor_display=user.display_name,
+                action="user.provision",
+                outcome=AuditOutcome.SUCCEEDED,
+                entity_type="user",
+                entity_id=user.id,
+                payload={"subject": identity.subject, "email": identity.email},
+            ),
+        )
+        return user
 
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _expiry(timestamp: float) -> datetime:
+    # An issuer may put exp centuries ahead; datetime stops at year 9999.
+    try:
+        return datetime.fromtimestamp(timestamp, UTC)
+    except (OverflowError, ValueError, OSError):
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def invitation_subject(email: str) -> str:

@@ -60,7 +60,9 @@ async def invite_member(ctx: Context, email: str, role: Role, project_id: str | 
         require(ctx, Permission.ROLES, project)
         _owner_only(ctx, project, role)
         user = await session.scalar(
-            select(User).where(User.account_id == ctx.actor.account_id, User.email == email)
+            select(User).where(
+                User.account_id == ctx.actor.account_id, func.lower(User.email) == email
+            )
         )
         if user is None:
             user = User(

@@ -37,6 +37,9 @@ class OidcConfig:
     role_map: Mapping[str, Role] = field(default_factory=dict)
     leeway_s: float = 60.0
     jwks_lifespan_s: float = 300.0
+    # After a fetch, an unknown key id waits this long before the next fetch, so forged key
+    # ids cannot make us hammer the issuer.
+    jwks_cooldown_s: float = 10.0
 
     @staticmethod
     def parse_role_map(text: str) -> dict[str, Role]:
@@ -81,7 +84,7 @@ class OidcVerifier:
                         cache_jwk_set=True,
                         lifespan=self.config.jwks_lifespan_s,
                         timeout=DISCOVERY_TIMEOUT_S,
-                        cooldown_duration=10,
+                        cooldown_duration=self.config.jwks_cooldown_s,
                     )
         return self._client
 
@@ -102,7 +105,7 @@ class OidcVerifier:
     async def verify(self, token: str) -> Identity:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.PyJWTError:
             raise Unauthenticated(
                 "TOKEN_MALFORMED", "the bearer token is not a well-formed JWT"
             ) from None
@@ -126,6 +129,8 @@ class OidcVerifier:
                 f"the token is signed with a key the issuer does not publish "
                 f"(kid {header.get('kid')!r})",
             ) from None
+        except jwt.PyJWTError as exc:  # a kid that is not a string, a broken payload…
+            raise Unauthenticated("TOKEN_MALFORMED", f"the token is not valid: {exc}") from None
         claims = self._decode(token, key.key, algorithm)
         return self._identity(claims)
 
@@ -177,7 +182,8 @@ class OidcVerifier:
             if groups_claim
             else ()
         )
-        email = claims.get("email") if isinstance(claims.get("email"), str) else None
+        raw_email = claims.get("email")
+        email = raw_email.strip().lower() if isinstance(raw_email, str) else None
         name = claims.get("name") or email or str(claims["sub"])
         return Identity(
             subject=f"{claims['iss']}|{claims['sub']}",

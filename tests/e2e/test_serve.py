@@ -33,7 +33,9 @@ def test_serve_creates_data_dir_migrates_and_answers(tmp_path: Path) -> None:
         token_file = data_dir / "bootstrap-token"
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         assert token_file.read_text().startswith("enclii_pat_")
-        anonymous = httpx.post(f"{server.http_url}/graphql", json={"query": "{ projects { totalCount } }"})
+        anonymous = httpx.post(
+            f"{server.http_url}/graphql", json={"query": "{ projects { totalCount } }"}
+        )
         assert anonymous.status_code == 401
         assert anonymous.json()["errors"][0]["extensions"] == {
             "code": "UNAUTHENTICATED",

@@ -54,7 +54,9 @@ async def test_create_project_derives_slug_records_audit_and_event(api: Api, sto
     assert project["id"].startswith("prj_")
     async with store.read() as session:
         audit = (
-            await session.scalars(select(AuditEvent).where(AuditEvent.action != "account.bootstrap"))
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.action != "account.bootstrap")
+            )
         ).all()
         events = (await session.scalars(select(Event))).all()
     assert [(a.action, a.entity_id) for a in audit] == [("project.create", project["id"])]

@@ -80,7 +80,9 @@ async def test_reconnecting_with_the_last_cursor_misses_nothing(
     assert seen == [1, 2, 3, 4]
 
 
-async def test_without_cursor_only_new_events_arrive(live_server: LiveServer, ctx: Context, token: str) -> None:
+async def test_without_cursor_only_new_events_arrive(
+    live_server: LiveServer, ctx: Context, token: str
+) -> None:
     project = await make_project(ctx, "shop")
     async with GraphQLWebSocket.connect(live_server.ws_url, payload=auth(token)) as ws:
         op = await ws.subscribe(EVENTS, {"projectId": project.id})

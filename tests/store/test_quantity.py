@@ -1,6 +1,6 @@
 """Resource quantities: CPU in millicores, sizes in bytes, and back to the shortest form.
 
-Tests marked ``test_bug_…`` pin down behaviour that is wrong today.
+Tests whose docstrings start with "Regression" pin down bugs found and fixed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The Service Spec: loading with line-precise errors, defaults, digests, diffs, the JSON Schema.
 
-Tests marked ``test_bug_…`` pin down behaviour that is wrong today; each docstring says what
-is expected and what happens instead.
+Tests whose docstrings start with "Regression" pin down bugs found and fixed; each says what
+went wrong.
 """
 
 from __future__ import annotations
