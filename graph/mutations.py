@@ -413,6 +413,8 @@ class Mutation:
             )
         except Failure as failure:
             return error_from(failure)  # type: ignore[return-value]
+        if info.context.authenticator is not None:
+            info.context.authenticator.forget(user_id=row.user_id)
         return MembershipSuccess(membership=Membership.from_row(row))
 
     @strawberry.mutation

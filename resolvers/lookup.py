@@ -113,10 +113,10 @@ def _may_see(ctx: Context, row: Base, project_id: str | None) -> bool:
     if project_id is not None:
         return actor.sees_project(project_id)
     if isinstance(row, User):
-        return row.id == actor.id or actor.account_role is not None
+        return row.id == actor.id or actor.can(Permission.VIEW)
     if isinstance(row, Membership):
-        return row.user_id == actor.id or actor.account_role is not None
-    return actor.account_role is not None  # the account itself
+        return row.user_id == actor.id or actor.can(Permission.VIEW)
+    return actor.can(Permission.VIEW)  # the account itself
 
 
 async def find_node(session: AsyncSession, ctx: Context, node_id: str) -> Base | None:

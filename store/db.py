@@ -65,9 +65,11 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         # "Serializable isolation / Savepoints / Transactional DDL" for aiosqlite).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # busy_timeout first: even the journal_mode pragma can meet another connection's
+        # lock, and without a timeout it fails at once with "database is locked".
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -16,7 +16,7 @@ from resolvers.identity.rbac import Permission
 from resolvers.lookup import find_node, get_project
 from resolvers.mutation import Change, mutate, snapshot
 from store.ids import new_id
-from store.models import Membership, Project, Role, User
+from store.models import Account, Membership, Project, Role, User
 
 
 def _email_problem(email: str) -> str | None:
@@ -33,6 +33,14 @@ def _owner_only(ctx: Context, project: Project | None, role: Role) -> None:
             Permission.ROLES.value,
             project.id if project else None,
         )
+
+
+async def _lock_account(change: Change, account_id: str) -> None:
+    """Serialise role changes of one account (PostgreSQL holds the row until commit), so
+    two Owners stepping down at once cannot both see the other as the remaining Owner."""
+    await change.session.execute(
+        select(Account.id).where(Account.id == account_id).with_for_update()
+    )
 
 
 async def _last_owner(change: Change, membership: Membership) -> bool:
@@ -112,6 +120,7 @@ async def invite_member(ctx: Context, email: str, role: Role, project_id: str | 
 async def _membership(
     change: Change, ctx: Context, membership_id: str
 ) -> tuple[Membership, Project | None]:
+    await _lock_account(change, ctx.actor.account_id)
     row = await find_node(change.session, ctx, membership_id)
     if not isinstance(row, Membership):
         raise NotFound(f"Membership {membership_id!r} not found.", ("input", "id"))

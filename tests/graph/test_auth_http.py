@@ -142,7 +142,7 @@ async def test_graphiql_page_is_open_but_queries_over_get_need_a_token(
     assert authorised.json() == {"data": {"__typename": "Query"}}
 
 
-async def test_a_percent_encoded_query_parameter_bypasses_the_gate(api: Api) -> None:
+async def test_a_percent_encoded_query_parameter_does_not_bypass_the_gate(api: Api) -> None:
     """graph/auth.py _is_page_request looks for the bytes b"query=" in the raw query string,
     but Strawberry decodes parameter names: ?%71uery=… is ?query=…, executed with no token
     (as NOBODY, and without rate limits)."""
@@ -318,9 +318,7 @@ async def test_each_failure_has_a_distinct_reason_and_no_data(
 
 
 @pytest.mark.parametrize("token", list(CRAFTED.values()), ids=list(CRAFTED))
-async def test_crafted_jwts_are_a_500_not_a_401(
-    oidc_api: httpx.AsyncClient, token: str
-) -> None:
+async def test_crafted_jwts_are_a_401_not_a_500(oidc_api: httpx.AsyncClient, token: str) -> None:
     """No key is needed to send these; OidcVerifier.verify lets PyJWT's DecodeError /
     InvalidTokenError escape, AuthGate catches only Unauthenticated, and the server
     answers 500."""

@@ -175,7 +175,7 @@ def test_an_unknown_fragment_or_field_costs_nothing() -> None:
     assert nodes_of("{ nope(first: 100) { totalCount } projects(first: 3) { totalCount } }") == 3
 
 
-def test_connection_nodes_are_counted_twice() -> None:
+def test_connection_nodes_are_counted_once() -> None:
     """graph/cost.py's docstring (and GitHub's node limit it follows): the worst case is
     the sum over connection fields of the product of the firsts on the way down. GitHub's
     own example, issues(first: 50) > labels(first: 60), is 50 + 50 * 60 = 3,050. The
@@ -191,14 +191,14 @@ def test_connection_nodes_are_counted_twice() -> None:
     assert nodes_of(BIG) == 100 + 100**2 + 100**3 + 100**4
 
 
-def test_variable_default_for_first_is_ignored() -> None:
+def test_variable_default_for_first_is_counted() -> None:
     """``query($n: Int = 100) { projects(first: $n) … }`` without variables executes with
     first 100, but is counted with the default page of 50."""
     query = "query($n: Int = 100) { projects(first: $n) { totalCount } }"
     assert nodes_of(query, {}) == 100
 
 
-def test_a_list_of_nodes_does_not_multiply_what_is_below() -> None:
+def test_a_list_of_nodes_multiplies_what_is_below() -> None:
     """``nodes(ids:)`` returns up to 100 nodes and everything below repeats for each, but
     the counter takes a list as one: 100 projects * (100 environments + 100 * 60 services)
     = 610,000 worst-case nodes are counted as about 12,000, under the limit."""
@@ -342,7 +342,7 @@ async def test_only_the_chosen_operation_is_counted(
     assert response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
 
 
-async def test_a_variable_default_of_first_is_not_counted(
+async def test_a_variable_default_of_first_is_counted(
     warm_api: Api, ctx: Context, one_of_each: str
 ) -> None:
     """Executed with first 100 at three levels (over a million worst-case nodes), but

@@ -488,7 +488,7 @@ async def _lock_waiters(conn: Any) -> int:
     return int(found)
 
 
-async def test_bug_two_owners_stepping_down_at_once_leave_the_account_without_one(
+async def test_two_owners_stepping_down_at_once_keep_one_owner(
     api: Api, store: Store, owner: Bootstrap
 ) -> None:
     """Each of two Owners makes themselves Admin at the same moment. One must succeed and
@@ -693,7 +693,7 @@ async def test_a_changed_role_applies_to_the_members_next_request(
     assert await dev.api.data('{ project(slug: "shop") { id } }') == {"project": None}
 
 
-async def test_bug_a_role_granted_by_invite_applies_to_the_next_request(
+async def test_a_role_granted_by_invite_applies_to_the_next_request(
     cached_api: Api, store: Store, ctx: Context, owner: Bootstrap
 ) -> None:
     """inviteMember of someone who already has a role (an account Developer made Admin of

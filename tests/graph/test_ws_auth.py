@@ -367,7 +367,7 @@ async def test_a_token_holds_at_most_per_token_cap_operations(
             assert types == {"environment.created"}
 
 
-async def test_legacy_protocol_refusal_has_no_rate_limited_code(
+async def test_legacy_protocol_refusal_has_the_rate_limited_code(
     live_server: LiveServer, ctx: Context, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rate limits are top-level GraphQL errors with extensions.code (DESIGN.md); the

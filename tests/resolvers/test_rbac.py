@@ -1190,7 +1190,7 @@ async def test_project_token_cannot_touch_another_project_or_the_account(
     assert errors == [(limited, "FORBIDDEN")]
 
 
-async def test_bug_project_token_reads_account_users_through_node(
+async def test_project_token_cannot_read_account_users_through_node(
     api: Api, store: Store, ctx: Context, owner: Bootstrap
 ) -> None:
     """A project token "acts inside its project only" (Actor.can), so Account.users and

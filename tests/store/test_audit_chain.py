@@ -333,7 +333,7 @@ async def test_concurrent_mutations_make_a_gap_free_valid_chain(ctx: Context) ->
     assert report == ChainReport(True, 21, None, None)
 
 
-async def test_verify_while_a_mutation_commits_reports_false_tampering(
+async def test_verify_while_a_mutation_commits_reports_no_tampering(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """verify_chain reads the head, then the rows, in statements that on PostgreSQL (READ
