@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import gc
 import json
+import math
 import sys
 import time
 from datetime import datetime
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import database, machine, percentile, seed, server
 
 TARGET_P95_MS = 250.0
+SUBSCRIBERS_PER_TOKEN = 100
 SUBSCRIPTION = "subscription($p: ID!, $a: Int) { events(projectId: $p, after: $a) { sequence type createdAt } }"
 UPDATE = (
     "mutation($id: ID!, $n: String!) { updateProject(input: {id: $id, name: $n}) { __typename } }"
@@ -58,6 +60,20 @@ class Subscriber:
     async def wait_for(self, seq: int) -> None:
         async with self.got:
             await self.got.wait_for(lambda: seq in self.arrivals)
+
+
+async def create_token(client: httpx.AsyncClient, name: str) -> str:
+    body = (
+        await client.post(
+            "/graphql",
+            json={
+                "query": "mutation($n: String!) { createToken(input: {name: $n, "
+                'scopes: ["logs:read"]}) { ... on CreateTokenSuccess { secret } } }',
+                "variables": {"n": name},
+            },
+        )
+    ).json()
+    return str(body["data"]["createToken"]["secret"])
 
 
 async def open_subscriber(url: str, project_id: str, after: int, token: str) -> Subscriber:
@@ -111,14 +127,21 @@ async def run(
             return int(body["data"]["projectEvents"]["events"][0]["sequence"])
 
         seq = await head()
+        # Many clients, many tokens: one token may hold at most PER_TOKEN_CAP subscriptions.
+        client_tokens = [
+            await create_token(client, f"subscriber {i}")
+            for i in range(math.ceil(subscribers / SUBSCRIBERS_PER_TOKEN))
+        ]
         # Subscribing from the current head: each subscription replays anything written
         # before the server attached it, so none can miss the warm-up event.
         subs: list[Subscriber] = []
         for start in range(0, subscribers, 100):  # connect in waves, as clients would
             subs += await asyncio.gather(
                 *(
-                    open_subscriber(ws_url, project_id, seq, token)
-                    for _ in range(start, min(start + 100, subscribers))
+                    open_subscriber(
+                        ws_url, project_id, seq, client_tokens[i // SUBSCRIBERS_PER_TOKEN]
+                    )
+                    for i in range(start, min(start + 100, subscribers))
                 )
             )
         readers = [asyncio.create_task(s.run()) for s in subs]
