@@ -8,7 +8,7 @@ environment names its project), which is why they share this module.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -38,11 +38,45 @@ from graph.types.base import (
 )
 from resolvers import lists, lookup
 from resolvers.identity.rbac import Permission
+from resolvers.pagination import ListSpec
 from resolvers.projects import count_visible_projects, visible_projects
 from store import models
 from store.quantity import format_bytes
 
 GIB = 2**30
+
+
+def _own_id(view: Any) -> str:
+    return str(view.id)
+
+
+def _row_project(view: Any) -> str:
+    return str(view._row.project_id)
+
+
+def children(
+    spec: ListSpec[Any],
+    node: str,
+    *,
+    description: str | None = None,
+    permission: Permission | None = None,
+    project: Callable[[Any], str] | None = None,
+) -> Any:
+    """A paginated list field under a node: ``first``/``after``, batched across parents
+    through the page loader; ``permission`` (on the project ``project`` names, or on the
+    account) is checked first when the list needs more than seeing its parent."""
+
+    def resolve(
+        self: Any, info: Info, first: int | None = None, after: str | None = None
+    ) -> Awaitable[Any]:
+        if permission is not None:
+            check(info, permission, project(self) if project is not None else None)
+        wrap = globals()[node].from_row  # the node types are defined below
+        return connection(info, spec, str(self.id), first, after, wrap)
+
+    return strawberry.field(
+        resolver=resolve, graphql_type=f"Connection[{node}]", description=description
+    )
 
 
 # -- tenancy -------------------------------------------------------------------------------
@@ -71,34 +105,21 @@ class Account(Node):
     ) -> Connection[Project]:
         return await visible_projects_connection(info, first, after)
 
-    @strawberry.field(graphql_type="Connection[User]")
-    def users(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[User]]:
-        check(info, Permission.VIEW, None)
-        return connection(info, lists.USERS_OF_ACCOUNT, self.id, first, after, User.from_row)
+    users = children(lists.USERS_OF_ACCOUNT, "User", permission=Permission.VIEW)
 
-    @strawberry.field(
-        graphql_type="Connection[Membership]",
+    memberships = children(
+        lists.MEMBERSHIPS_OF_ACCOUNT,
+        "Membership",
         description="Roles on the account and on each of its projects.",
+        permission=Permission.VIEW,
     )
-    def memberships(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Membership]]:
-        check(info, Permission.VIEW, None)
-        return connection(
-            info, lists.MEMBERSHIPS_OF_ACCOUNT, self.id, first, after, Membership.from_row
-        )
 
-    @strawberry.field(
-        graphql_type="Connection[AuditEvent]",
+    audit_events = children(
+        lists.AUDIT_OF_ACCOUNT,
+        "AuditEvent",
         description="Every recorded action in the account, newest first.",
+        permission=Permission.AUDIT_READ,
     )
-    def audit_events(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[AuditEvent]]:
-        check(info, Permission.AUDIT_READ, None)
-        return connection(info, lists.AUDIT_OF_ACCOUNT, self.id, first, after, AuditEvent.from_row)
 
 
 @strawberry.type
@@ -216,16 +237,11 @@ class Project(Node):
     def account(self, info: Info) -> Awaitable[Account | None] | None:
         return related(info, models.Account, self._row.account_id, Account.from_row)
 
-    @strawberry.field(
-        graphql_type="Connection[Environment]",
+    environments = children(
+        lists.ENVIRONMENTS_OF_PROJECT,
+        "Environment",
         description="dev, stage, prod and previews, in creation order.",
     )
-    def environments(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Environment]]:
-        return connection(
-            info, lists.ENVIRONMENTS_OF_PROJECT, self.id, first, after, Environment.from_row
-        )
 
     @strawberry.field(description="One environment by name (dev, stage, prod, preview-…).")
     async def environment(self, info: Info, name: str) -> Environment | None:
@@ -233,35 +249,25 @@ class Project(Node):
             row = await lookup.environment_by_name(session, self.id, name)
         return Environment.from_row(row) if row else None
 
-    @strawberry.field(
-        graphql_type="Connection[Membership]", description="Roles granted on this project."
+    memberships = children(
+        lists.MEMBERSHIPS_OF_PROJECT, "Membership", description="Roles granted on this project."
     )
-    def memberships(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Membership]]:
-        return connection(
-            info, lists.MEMBERSHIPS_OF_PROJECT, self.id, first, after, Membership.from_row
-        )
 
-    @strawberry.field(
-        graphql_type="Connection[Secret]",
+    secrets = children(
+        lists.SECRETS_OF_SCOPE,
+        "Secret",
         description="Project-scoped secrets (metadata and versions only).",
+        permission=Permission.SECRETS_SCOPE,
+        project=_own_id,
     )
-    def secrets(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Secret]]:
-        check(info, Permission.SECRETS_SCOPE, self.id)
-        return connection(info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row)
 
-    @strawberry.field(
-        graphql_type="Connection[AuditEvent]",
+    audit_events = children(
+        lists.AUDIT_OF_PROJECT,
+        "AuditEvent",
         description="Actions recorded on this project, newest first.",
+        permission=Permission.AUDIT_READ,
+        project=_own_id,
     )
-    def audit_events(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[AuditEvent]]:
-        check(info, Permission.AUDIT_READ, self.id)
-        return connection(info, lists.AUDIT_OF_PROJECT, self.id, first, after, AuditEvent.from_row)
 
 
 @strawberry.type(description="Caps for one environment; null means unlimited.")
@@ -327,47 +333,29 @@ class Environment(Node):
             row = await lookup.service_by_name(session, self.id, name)
         return Service.from_row(row) if row else None
 
-    @strawberry.field(
-        graphql_type="Connection[Route]", description="Every route bound in this environment."
+    routes = children(
+        lists.ROUTES_OF_ENVIRONMENT, "Route", description="Every route bound in this environment."
     )
-    def routes(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Route]]:
-        return connection(info, lists.ROUTES_OF_ENVIRONMENT, self.id, first, after, Route.from_row)
 
-    @strawberry.field(graphql_type="Connection[Volume]")
-    def volumes(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Volume]]:
-        return connection(
-            info, lists.VOLUMES_OF_ENVIRONMENT, self.id, first, after, Volume.from_row
-        )
+    volumes = children(lists.VOLUMES_OF_ENVIRONMENT, "Volume")
 
-    @strawberry.field(graphql_type="Connection[Job]")
-    def jobs(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Job]]:
-        return connection(info, lists.JOBS_OF_ENVIRONMENT, self.id, first, after, Job.from_row)
+    jobs = children(lists.JOBS_OF_ENVIRONMENT, "Job")
 
-    @strawberry.field(
-        graphql_type="Connection[Secret]", description="Environment-scoped secrets (metadata only)."
+    secrets = children(
+        lists.SECRETS_OF_SCOPE,
+        "Secret",
+        description="Environment-scoped secrets (metadata only).",
+        permission=Permission.SECRETS_SCOPE,
+        project=_row_project,
     )
-    def secrets(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Secret]]:
-        check(info, Permission.SECRETS_SCOPE, self._row.project_id)
-        return connection(info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row)
 
-    @strawberry.field(
-        graphql_type="Connection[CostSample]", description="Resource usage samples, newest first."
+    cost_samples = children(
+        lists.COSTS_OF_ENVIRONMENT,
+        "CostSample",
+        description="Resource usage samples, newest first.",
+        permission=Permission.COST_READ,
+        project=_row_project,
     )
-    def cost_samples(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[CostSample]]:
-        check(info, Permission.COST_READ, self._row.project_id)
-        return connection(
-            info, lists.COSTS_OF_ENVIRONMENT, self.id, first, after, CostSample.from_row
-        )
 
 
 # -- workloads -----------------------------------------------------------------------------
@@ -416,16 +404,11 @@ class Service(Node, Prefetched):
             return newest(info, CURRENT_SPEC, self.id, ServiceSpecVersion.from_row)
         return cast(ServiceSpecVersion | None, found)
 
-    @strawberry.field(
-        graphql_type="Connection[ServiceSpecVersion]",
+    spec_versions = children(
+        lists.SPEC_VERSIONS_OF_SERVICE,
+        "ServiceSpecVersion",
         description="Every applied spec, newest first.",
     )
-    def spec_versions(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[ServiceSpecVersion]]:
-        return connection(
-            info, lists.SPEC_VERSIONS_OF_SERVICE, self.id, first, after, ServiceSpecVersion.from_row
-        )
 
     @strawberry.field(graphql_type="Release | None")
     def latest_release(self, info: Info) -> Awaitable[Release | None] | Release | None:
@@ -434,21 +417,11 @@ class Service(Node, Prefetched):
             return newest(info, LATEST_RELEASE, self.id, Release.from_row)
         return cast(Release | None, found)
 
-    @strawberry.field(graphql_type="Connection[Release]", description="Releases, newest first.")
-    def releases(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Release]]:
-        return connection(info, lists.RELEASES_OF_SERVICE, self.id, first, after, Release.from_row)
+    releases = children(lists.RELEASES_OF_SERVICE, "Release", description="Releases, newest first.")
 
-    @strawberry.field(
-        graphql_type="Connection[Deployment]", description="Deployments, newest first."
+    deployments = children(
+        lists.DEPLOYMENTS_OF_SERVICE, "Deployment", description="Deployments, newest first."
     )
-    def deployments(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Deployment]]:
-        return connection(
-            info, lists.DEPLOYMENTS_OF_SERVICE, self.id, first, after, Deployment.from_row
-        )
 
     @strawberry.field(
         graphql_type="Runtime | None", description="What runs now (the newest runtime)."
@@ -459,14 +432,11 @@ class Service(Node, Prefetched):
             return newest(info, CURRENT_RUNTIME, self.id, Runtime.from_row)
         return cast(Runtime | None, found)
 
-    @strawberry.field(
-        graphql_type="Connection[Runtime]",
+    runtimes = children(
+        lists.RUNTIMES_OF_SERVICE,
+        "Runtime",
         description="Runtimes of every release that ran, newest first.",
     )
-    def runtimes(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Runtime]]:
-        return connection(info, lists.RUNTIMES_OF_SERVICE, self.id, first, after, Runtime.from_row)
 
     @strawberry.field(graphql_type="Connection[Route]")
     def routes(
@@ -477,35 +447,25 @@ class Service(Node, Prefetched):
             return connection(info, lists.ROUTES_OF_SERVICE, self.id, first, after, Route.from_row)
         return cast(Connection[Route], found)
 
-    @strawberry.field(graphql_type="Connection[Volume]")
-    def volumes(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Volume]]:
-        return connection(info, lists.VOLUMES_OF_SERVICE, self.id, first, after, Volume.from_row)
+    volumes = children(lists.VOLUMES_OF_SERVICE, "Volume")
 
-    @strawberry.field(graphql_type="Connection[Job]")
-    def jobs(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Job]]:
-        return connection(info, lists.JOBS_OF_SERVICE, self.id, first, after, Job.from_row)
+    jobs = children(lists.JOBS_OF_SERVICE, "Job")
 
-    @strawberry.field(
-        graphql_type="Connection[Secret]", description="Service-scoped secrets (metadata only)."
+    secrets = children(
+        lists.SECRETS_OF_SCOPE,
+        "Secret",
+        description="Service-scoped secrets (metadata only).",
+        permission=Permission.SECRETS_SERVICE,
+        project=_row_project,
     )
-    def secrets(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[Secret]]:
-        check(info, Permission.SECRETS_SERVICE, self._row.project_id)
-        return connection(info, lists.SECRETS_OF_SCOPE, self.id, first, after, Secret.from_row)
 
-    @strawberry.field(
-        graphql_type="Connection[CostSample]", description="Resource usage samples, newest first."
+    cost_samples = children(
+        lists.COSTS_OF_SERVICE,
+        "CostSample",
+        description="Resource usage samples, newest first.",
+        permission=Permission.COST_READ,
+        project=_row_project,
     )
-    def cost_samples(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[CostSample]]:
-        check(info, Permission.COST_READ, self._row.project_id)
-        return connection(info, lists.COSTS_OF_SERVICE, self.id, first, after, CostSample.from_row)
 
 
 @strawberry.type(description="One immutable applied Service Spec.")
@@ -796,11 +756,7 @@ class Job(Node):
     def environment(self, info: Info) -> Awaitable[Environment | None] | None:
         return related(info, models.Environment, self._row.environment_id, Environment.from_row)
 
-    @strawberry.field(graphql_type="Connection[JobRun]", description="Runs, newest first.")
-    def runs(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[JobRun]]:
-        return connection(info, lists.RUNS_OF_JOB, self.id, first, after, JobRun.from_row)
+    runs = children(lists.RUNS_OF_JOB, "JobRun", description="Runs, newest first.")
 
 
 @strawberry.type
@@ -872,16 +828,11 @@ class Secret(Node):
     def service(self, info: Info) -> Awaitable[Service | None] | None:
         return related(info, models.Service, self._row.service_id, Service.from_row)
 
-    @strawberry.field(
-        graphql_type="Connection[SecretVersion]",
+    versions = children(
+        lists.VERSIONS_OF_SECRET,
+        "SecretVersion",
         description="Versions, newest first (metadata only).",
     )
-    def versions(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Awaitable[Connection[SecretVersion]]:
-        return connection(
-            info, lists.VERSIONS_OF_SECRET, self.id, first, after, SecretVersion.from_row
-        )
 
 
 @strawberry.type
