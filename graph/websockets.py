@@ -87,6 +87,7 @@ class Connections:
         self.limiter = limiter
         self._by_key: dict[str, set[_Handler]] = defaultdict(set)
         self._expiry: dict[_Handler, asyncio.TimerHandle] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
     def add(self, handler: _Handler, actor: Actor) -> None:
@@ -94,12 +95,16 @@ class Connections:
         if actor.expires_at is not None:
             delay = (actor.expires_at - datetime.now(UTC)).total_seconds()
             loop = asyncio.get_running_loop()
-            self._expiry[handler] = loop.call_later(
-                max(0.0, delay),
-                lambda: loop.create_task(handler.close(CLOSE_UNAUTHENTICATED, "token expired")),
-            )
+            self._expiry[handler] = loop.call_later(max(0.0, delay), self._expire, handler)
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    def _expire(self, handler: _Handler) -> None:
+        task = asyncio.get_running_loop().create_task(
+            handler.close(CLOSE_UNAUTHENTICATED, "token expired")
+        )
+        self._closing.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._closing.discard)
 
     def remove(self, handler: _Handler) -> None:
         timer = self._expiry.pop(handler, None)
