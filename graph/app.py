@@ -35,6 +35,7 @@ from resolvers.context import Actor, Context
 from resolvers.errors import BadRequest, Failure
 from resolvers.identity.authenticate import Authenticator
 from resolvers.identity.ratelimit import RateLimiter
+from store.blobs import BlobStore
 from store.db import Store
 from store.hub import EventHub
 from store.models import AuditOutcome
@@ -50,6 +51,7 @@ class AppState:
     hub: EventHub
     authenticator: Authenticator
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    blobs: BlobStore | None = None
     connections: Connections = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +98,7 @@ class EncliiGraphQL(GraphQL[GraphContext, None]):
             response=response if isinstance(response, Response) else None,
             authenticator=self.state.authenticator,
             connections=self.state.connections,
+            blobs=self.state.blobs,
         )
 
 
@@ -156,6 +159,7 @@ def create_app(state: AppState) -> Starlette:
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         connection_init_wait_timeout=timedelta(seconds=10),
         max_subscriptions_per_connection=PER_CONNECTION_CAP,
+        multipart_uploads_enabled=True,  # createRelease takes a source tarball
     )
 
     async def healthz(_request: Request) -> Response:

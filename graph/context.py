@@ -13,6 +13,7 @@ from strawberry.types import Info as StrawberryInfo
 from graph.loaders import Loaders
 from resolvers.context import Context
 from resolvers.identity.authenticate import Authenticator
+from store.blobs import BlobStore
 
 if TYPE_CHECKING:
     from graph.websockets import Connections
@@ -25,6 +26,7 @@ class GraphContext:
     response: Response | None
     authenticator: Authenticator | None = None
     connections: Connections | None = None
+    blobs: BlobStore | None = None  # where uploads go
     # Set by Strawberry from a websocket's connection_init payload.
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(init=False)

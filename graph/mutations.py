@@ -3,10 +3,12 @@ member (ValidationError, NotFoundError, ConflictError) that says what to fix."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
+from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from graph.context import Info
@@ -16,14 +18,18 @@ from graph.types.nodes import (
     Environment,
     Membership,
     Project,
+    Release,
     Route,
     Service,
     ServiceSpecVersion,
 )
-from resolvers import projects, routes, services
-from resolvers.errors import Failure
+from resolvers import projects, releases, routes, services
+from resolvers.errors import Failure, ValidationFailed
 from resolvers.identity import members, tokens
 from store import models
+from store.blobs import BlobError
+
+UPLOAD_CHUNK = 1 << 20
 
 # -- inputs --------------------------------------------------------------------------------
 
@@ -139,6 +145,21 @@ class RemoveMemberInput:
     id: strawberry.ID = strawberry.field(description="The membership.")
 
 
+@strawberry.input(
+    description="Give a local folder (embedded default only) or upload a tarball (.tar.gz) "
+    "as a GraphQL multipart request."
+)
+class CreateReleaseInput:
+    service_id: strawberry.ID
+    source_path: str | None = strawberry.field(
+        default=None, description="Absolute path of the folder holding the source."
+    )
+    source: Upload | None = strawberry.field(default=None, description="A source tarball.")
+    git_sha: str | None = strawberry.field(
+        default=None, description="Recorded in the provenance; detected from a git folder."
+    )
+
+
 # -- payloads ------------------------------------------------------------------------------
 
 
@@ -222,6 +243,11 @@ class RemoveMemberSuccess:
     removed_membership_id: strawberry.ID
 
 
+@strawberry.type
+class CreateReleaseSuccess:
+    release: Release
+
+
 def _union(name: str) -> Any:
     return strawberry.union(name)
 
@@ -253,6 +279,9 @@ RemoveRouteResult = Annotated[
 ]
 
 
+CreateReleaseResult = Annotated[
+    CreateReleaseSuccess | ValidationError | NotFoundError, _union("CreateReleaseResult")
+]
 CreateTokenResult = Annotated[
     CreateTokenSuccess | ValidationError | NotFoundError, _union("CreateTokenResult")
 ]
@@ -436,3 +465,39 @@ class Mutation:
         if info.context.authenticator is not None:
             info.context.authenticator.forget(user_id=row.user_id)
         return RemoveMemberSuccess(removed_membership_id=strawberry.ID(row.id))
+
+    @strawberry.mutation(
+        description="Build a new release of a service from source. It starts PENDING; the "
+        "build controller builds, signs and readies it (or fails it with the reason), and "
+        "the project's events report each step."
+    )
+    async def create_release(self, info: Info, input: CreateReleaseInput) -> CreateReleaseResult:
+        blob_key = None
+        try:
+            if input.source is not None:
+                blob_key = await _store_upload(info, input.source)
+            row = await releases.create_release(
+                info.context.ctx,
+                str(input.service_id),
+                source_path=input.source_path,
+                blob_key=blob_key,
+                git_sha=input.git_sha,
+            )
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return CreateReleaseSuccess(release=Release.from_row(row))
+
+
+async def _store_upload(info: Info, upload: Any) -> str:
+    blobs = info.context.blobs
+    if blobs is None:
+        raise ValidationFailed.one(("input", "source"), "this server does not accept uploads")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while chunk := await upload.read(UPLOAD_CHUNK):
+            yield chunk
+
+    try:
+        return await blobs.put(chunks())
+    except BlobError as exc:
+        raise ValidationFailed.one(("input", "source"), str(exc)) from None

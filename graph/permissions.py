@@ -25,6 +25,7 @@ ROOT_FIELDS: Final[dict[str, Permission]] = {
     "Mutation.updateEnvironment": Permission.ENVIRONMENT_WRITE,  # + BUDGETS for a budget
     "Mutation.applyService": Permission.DEPLOY,
     "Mutation.deleteService": Permission.DEPLOY,
+    "Mutation.createRelease": Permission.DEPLOY,
     "Mutation.addRoute": Permission.ROUTES,
     "Mutation.removeRoute": Permission.ROUTES,
     "Mutation.createToken": Permission.VIEW,  # your own, never stronger than you

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Final, TextIO
+from typing import Final, Protocol, TextIO
 
 import uvicorn
 
@@ -25,6 +25,7 @@ from resolvers.bootstrap import bootstrap
 from resolvers.identity.authenticate import Authenticator
 from resolvers.identity.oidc import OidcConfig, OidcVerifier
 from resolvers.identity.ratelimit import DEFAULT_BURST, DEFAULT_RATE_PER_MINUTE, RateLimiter
+from store.blobs import BlobStore
 from store.db import Store, normalise_url, sqlite_url_for
 from store.hub import EventHub
 from store.migrate import upgrade_async
@@ -160,12 +161,24 @@ def _banner(config: ServerConfig, port: int, store: Store, out: TextIO, first: b
     print("\n".join(lines), file=out, flush=True)
 
 
-async def serve(config: ServerConfig, *, out: TextIO = sys.stdout) -> None:
+class Background(Protocol):
+    """Something the server runs beside the API (the data plane's controllers)."""
+
+    async def stop(self) -> None: ...
+
+
+PlaneFactory = Callable[[Store, EventHub, Path], Awaitable[Background]]
+
+
+async def serve(
+    config: ServerConfig, *, out: TextIO = sys.stdout, plane: PlaneFactory | None = None
+) -> None:
     normalise_url(config.store_url)  # refuse a bad URL before creating anything
     _prepare_data_dir(config.data_dir)
     await upgrade_async(config.store_url)
     store = Store(config.store_url)
     hub = EventHub(store)
+    background: Background | None = None
     try:
         await hub.start()
         started = await bootstrap(store, save_token=_token_writer(config.data_dir))
@@ -179,7 +192,9 @@ async def serve(config: ServerConfig, *, out: TextIO = sys.stdout) -> None:
             hub=hub,
             authenticator=authenticator,
             limiter=RateLimiter(config.rate_per_minute, config.rate_burst),
+            blobs=BlobStore(config.data_dir / "blobs"),
         )
+        background = await plane(store, hub, config.data_dir) if plane is not None else None
         app = create_app(state)
         uv_config = uvicorn.Config(
             app,
@@ -212,5 +227,7 @@ async def serve(config: ServerConfig, *, out: TextIO = sys.stdout) -> None:
         await task
         await authenticator.close()
     finally:
+        if background is not None:
+            await background.stop()
         await hub.close()
         await store.close()

@@ -25,6 +25,8 @@ from store.db import PENDING_WAKEUPS
 from store.models import Event, EventStream
 
 NOTIFY_CHANNEL: Final = "enclii_events"
+# Work queues of the controllers: resolvers append here, the controller runner follows.
+BUILDS_STREAM: Final = "work:builds"
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,6 +121,7 @@ def serve(
     """Start Enclii: the API, GraphiQL, the UI and the controllers."""
     from graph.server import ServerConfig
     from graph.server import serve as run
+    from reconcile.plane import start_local_plane
     from resolvers.identity.oidc import OidcConfig
     from store.errors import ConfigurationError
 
@@ -156,7 +157,7 @@ def serve(
         err.print("[red]error:[/red] --rate-limit and --rate-burst must be positive.")
         raise typer.Exit(ExitCode.VALIDATION)
     try:
-        asyncio.run(run(config))
+        asyncio.run(run(config, plane=start_local_plane))
     except ConfigurationError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(ExitCode.VALIDATION) from None

@@ -509,6 +509,10 @@ class Release(Node):
     signature: str | None
     status: models.ReleaseStatus
     status_reason: str | None
+    provenance: JSON = strawberry.field(
+        description="How it was built: builder and version, git SHA, command, times, package "
+        "count, SBOM hash, signing key, build log."
+    )
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -526,6 +530,7 @@ class Release(Node):
             signature=row.signature,
             status=row.status,
             status_reason=row.status_reason,
+            provenance=JSON(row.provenance or {}),
             created_by=row.created_by,
             created_at=row.created_at,
             updated_at=row.updated_at,

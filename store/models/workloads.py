@@ -92,11 +92,21 @@ class Release(Base):
     signature: Mapped[str | None] = mapped_column(Text)
     status: Mapped[ReleaseStatus] = mapped_column(enum_column(ReleaseStatus))
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # Where the source is: "path:/abs/folder" (embedded default only) or "blob:<key>" (an
+    # uploaded tarball in the blob store).
+    source_ref: Mapped[str | None] = mapped_column(String(1000))
+    # How it was built: builder and version, git SHA, times, command, package count, SBOM
+    # hash, signing key, build log — what `enclii releases` and the UI show as provenance.
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    artifact_path: Mapped[str | None] = mapped_column(String(1000))
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 
-    __table_args__ = (Index("ix_releases_service_id_id", "service_id", "id"),)
+    __table_args__ = (
+        Index("ix_releases_service_id_id", "service_id", "id"),
+        Index("ix_releases_status", "status"),
+    )
 
 
 class Deployment(Base):

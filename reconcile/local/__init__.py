@@ -1,0 +1,1 @@
+"""The local data plane: builds, processes and the router, on one machine."""
