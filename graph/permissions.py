@@ -17,6 +17,7 @@ ROOT_FIELDS: Final[dict[str, Permission]] = {
     "Query.project": Permission.VIEW,
     "Query.service": Permission.VIEW,
     "Query.projectEvents": Permission.OBSERVE,
+    "Query.logs": Permission.OBSERVE,
     "Query.auditEvents": Permission.AUDIT_READ,
     "Query.verifyAudit": Permission.AUDIT_READ,
     "Mutation.createProject": Permission.PROJECT_WRITE,
@@ -34,6 +35,7 @@ ROOT_FIELDS: Final[dict[str, Permission]] = {
     "Mutation.changeRole": Permission.ROLES,
     "Mutation.removeMember": Permission.ROLES,
     "Subscription.events": Permission.OBSERVE,
+    "Subscription.logs": Permission.OBSERVE,
 }
 
 # Nested fields that need more than seeing their parent.

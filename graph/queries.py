@@ -21,10 +21,12 @@ from graph.types.nodes import (
 )
 from resolvers import audit, lookup
 from resolvers import events as event_resolvers
+from resolvers import logs as log_resolvers
 from resolvers.errors import BadRequest
 from resolvers.pagination import MAX_PAGE
 from store import models
 from store.events import EventRecord
+from store.logs import LogRecord
 
 
 @strawberry.type(description="One entry of a project's activity (the durable event log).")
@@ -48,6 +50,41 @@ class Event:
             payload=JSON(record.payload),
             created_at=record.created_at,
         )
+
+
+@strawberry.type(description="One line a build or a replica wrote.")
+class LogLine:
+    sequence: int = strawberry.field(description="Position in the service's log; resume after it.")
+    ts: datetime
+    level: str = strawberry.field(description="debug, info, warn or error.")
+    message: str
+    fields: JSON = strawberry.field(description="The other keys of a JSON line.")
+    source: str = strawberry.field(description="build, replica-0, replica-1, …")
+    stream: str = strawberry.field(description="stdout, stderr or build.")
+    release_id: strawberry.ID | None
+
+    @classmethod
+    def from_record(cls, record: LogRecord) -> LogLine:
+        return cls(
+            sequence=record.seq,
+            ts=record.ts,
+            level=record.level,
+            message=record.message,
+            fields=JSON(record.fields),
+            source=record.source,
+            stream=record.stream,
+            release_id=strawberry.ID(record.release_id) if record.release_id else None,
+        )
+
+
+@strawberry.type
+class LogPage:
+    lines: list[LogLine]
+    has_more: bool
+    cursor: int | None = strawberry.field(
+        description="The last line's sequence: pass as `after` to page on, or to the logs "
+        "subscription to follow from here."
+    )
 
 
 @strawberry.type
@@ -212,6 +249,38 @@ class Query:
             checked=report.checked,
             broken_at_sequence=report.broken_at,
             problem=report.problem,
+        )
+
+    @strawberry.field(
+        description="A service's logs: the newest `limit` lines, or with `after` (a sequence) "
+        "or `since` the lines from there on, oldest first. `grep` keeps lines whose message "
+        "contains it (any case)."
+    )
+    async def logs(
+        self,
+        info: Info,
+        service_id: strawberry.ID,
+        limit: int = 100,
+        after: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        grep: str | None = None,
+        release_id: strawberry.ID | None = None,
+    ) -> LogPage:
+        page = await log_resolvers.log_page(
+            info.context.ctx,
+            str(service_id),
+            limit=limit,
+            after=after,
+            since=since,
+            until=until,
+            grep=grep,
+            release_id=str(release_id) if release_id else None,
+        )
+        return LogPage(
+            lines=[LogLine.from_record(r) for r in page.lines],
+            has_more=page.has_more,
+            cursor=page.cursor,
         )
 
     @strawberry.field(

@@ -8,8 +8,9 @@ from contextlib import aclosing
 import strawberry
 
 from graph.context import Info
-from graph.queries import Event
+from graph.queries import Event, LogLine
 from resolvers import events
+from resolvers import logs as log_resolvers
 
 
 @strawberry.type
@@ -28,3 +29,21 @@ class Subscription:
         ) as stream:
             async for record in stream:
                 yield Event.from_record(record)
+
+    @strawberry.subscription(
+        description="A service's log lines as they are written. With `after` (a sequence "
+        "from the logs query or an earlier line), every line after it first; reconnecting "
+        "with the last sequence seen misses nothing and repeats nothing."
+    )
+    async def logs(
+        self,
+        info: Info,
+        service_id: strawberry.ID,
+        grep: str | None = None,
+        after: int | None = None,
+    ) -> AsyncGenerator[LogLine, None]:
+        async with aclosing(
+            log_resolvers.follow_logs(info.context.ctx, str(service_id), grep=grep, after=after)
+        ) as stream:
+            async for record in stream:
+                yield LogLine.from_record(record)

@@ -4,8 +4,9 @@ with the reason.
 Its key is a release ID. A reconcile reads the release every time: READY and FAILED are
 final and change nothing; PENDING is marked BUILDING and built; BUILDING means a build was
 interrupted (the control plane died mid-build), so its leftovers are removed and it is
-built again from the start. Builds go to ``DATA_DIR/releases/<id>/`` with their log at
-``DATA_DIR/releases/<id>.log``. Every status change is an event on the project's stream.
+built again from the start. Builds go to ``DATA_DIR/releases/<id>/``; their output goes
+through the log pipeline (source ``build``), so it streams live with the service's logs.
+Every status change is an event on the project's stream.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from sqlalchemy import select
 
@@ -24,6 +25,7 @@ from reconcile.local.builder import (
     BUILDER_VERSION,
     DEFAULT_DEADLINE_S,
     BuildError,
+    LogLine,
     build,
     detect,
     tree_digest,
@@ -35,6 +37,7 @@ from reconcile.signing import PlatformKey, SignatureError, release_manifest
 from store.blobs import BlobStore
 from store.db import Store
 from store.events import append_event, project_stream
+from store.logs import LogWriter, RawLine
 from store.models import Release, ReleaseStatus, Service, ServiceSpecVersion, ServiceType, utcnow
 
 
@@ -47,6 +50,7 @@ class BuildController:
         data_dir: Path,
         key: PlatformKey,
         blobs: BlobStore,
+        logs: LogWriter,
         *,
         deadline_s: float = DEFAULT_DEADLINE_S,
         python: str = sys.executable,
@@ -56,6 +60,7 @@ class BuildController:
         self.workdir = data_dir / "work"
         self.key = key
         self.blobs = blobs
+        self.logs = logs
         self.deadline_s = deadline_s
         self.timeout = deadline_s + 60
         self.python = python
@@ -111,32 +116,33 @@ class BuildController:
             )
         assert service is not None
         root = self.releases / release.id
-        log_path = self.releases / f"{release.id}.log"
         if release.status is ReleaseStatus.PENDING:
             await self._set(release.id, ReleaseStatus.BUILDING)
         await asyncio.to_thread(_clear, root, self.workdir / release.id)
         started = utcnow()
         self.releases.mkdir(parents=True, exist_ok=True)
-        with log_path.open("w", encoding="utf-8") as log_file:
-            try:
-                fields = await self._build(
-                    release, service, version, root, log_file, started, log_path
-                )
-            except BuildError as exc:
-                log_file.write(f"build failed: {exc}\n")
-                await self._set(
-                    release.id,
-                    ReleaseStatus.FAILED,
-                    f"Build failed: {exc}",
-                    provenance={
-                        **release.provenance,
-                        "builder_version": BUILDER_VERSION,
-                        "started_at": started.isoformat(),
-                        "finished_at": utcnow().isoformat(),
-                        "build_log": str(log_path),
-                    },
-                )
-                return DONE
+
+        async def log(stream: str, text: str) -> None:
+            await self.logs.write(RawLine(service.id, release.id, "build", stream, text))
+
+        try:
+            fields = await self._build(release, service, version, root, log, started)
+        except BuildError as exc:
+            await log("build", f"build failed: {exc}")
+            await self.logs.flush()
+            await self._set(
+                release.id,
+                ReleaseStatus.FAILED,
+                f"Build failed: {exc}",
+                provenance={
+                    **release.provenance,
+                    "builder_version": BUILDER_VERSION,
+                    "started_at": started.isoformat(),
+                    "finished_at": utcnow().isoformat(),
+                },
+            )
+            return DONE
+        await self.logs.flush()  # the whole build log is stored before the release is READY
         await self._set(release.id, ReleaseStatus.READY, None, **fields)
         return DONE
 
@@ -146,14 +152,9 @@ class BuildController:
         service: Service,
         version: ServiceSpecVersion | None,
         root: Path,
-        log_file: TextIO,
+        log: LogLine,
         started: datetime,
-        log_path: Path,
     ) -> dict[str, Any]:
-        async def log(stream: str, line: str) -> None:
-            # The log pipeline will carry these live; until then the log is a file.
-            log_file.write(line + "\n")
-
         spec = (version.spec if version else {}).get("spec", {})
         runtime = spec.get("runtime", {})
         source = await prepare_source(
@@ -197,7 +198,6 @@ class BuildController:
                 "packages": len(built.packages),
                 "sbom_sha256": sbom_sha,
                 "signing_key": self.key.key_id,
-                "build_log": str(log_path),
             },
         }
 

@@ -37,7 +37,8 @@ from typing import Final
 BUILDER_VERSION: Final = "enclii-local-builder/1"
 IGNORED: Final = frozenset({".git", "__pycache__", "node_modules", ".venv", "venv", ".enclii"})
 NOT_HASHED_SUFFIXES: Final = (".pyc", ".pyo")
-NOT_HASHED_NAMES: Final = frozenset({"direct_url.json", "INSTALLER", "REQUESTED"})
+# RECORD lists hashes of the console scripts, whose shebangs name the release directory.
+NOT_HASHED_NAMES: Final = frozenset({"direct_url.json", "INSTALLER", "REQUESTED", "RECORD"})
 DEFAULT_DEADLINE_S: Final = 600.0
 
 LogLine = Callable[[str, str], Awaitable[None]]  # (stream, line)

@@ -13,7 +13,15 @@ from store.models.enums import (
     SecretScope,
     ServiceType,
 )
-from store.models.records import AuditChainHead, AuditEvent, CostSample, Event, EventStream
+from store.models.records import (
+    AuditChainHead,
+    AuditEvent,
+    CostSample,
+    Event,
+    EventStream,
+    LogHead,
+    LogLine,
+)
 from store.models.resources import Job, JobRun, Route, Secret, SecretVersion, Volume
 from store.models.tenancy import Account, ApiToken, Environment, Membership, Project, User
 from store.models.workloads import (
@@ -41,6 +49,8 @@ __all__ = [
     "Job",
     "JobRun",
     "JobRunStatus",
+    "LogHead",
+    "LogLine",
     "Membership",
     "Project",
     "Release",

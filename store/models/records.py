@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, JSONType, created_at_column, enum_column, id_column
@@ -107,3 +107,37 @@ class Event(Base):
     created_at: Mapped[datetime] = created_at_column()
 
     __table_args__ = (UniqueConstraint("stream", "seq"),)
+
+
+class LogLine(Base):
+    """One line a build or a replica wrote. ``seq`` counts a service's lines without gaps,
+    in commit order (taken from LogHead like event sequences), so a cursor resumes exactly."""
+
+    __tablename__ = "log_lines"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    service_id: Mapped[str] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    release_id: Mapped[str | None] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(40))  # build, replica-0, …
+    stream: Mapped[str] = mapped_column(String(10))  # stdout, stderr, build
+    level: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    ts: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        UniqueConstraint("service_id", "seq"),
+        Index("ix_log_lines_service_id_ts", "service_id", "ts"),
+    )
+
+
+class LogHead(Base):
+    __tablename__ = "log_heads"
+
+    service_id: Mapped[str] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_seq: Mapped[int] = mapped_column(BigInteger)

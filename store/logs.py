@@ -1,0 +1,325 @@
+"""The log pipeline's store side: lines in, in batches; lines out, from a cursor.
+
+A batch of a service's lines takes a block of sequence numbers from its LogHead row (locked
+until commit, so blocks commit in order) and announces itself with one event on the
+``logs:<service>`` stream, naming the block. Readers replay lines after their cursor and then
+follow that stream, reading each announced block — the durable event log does the waking,
+the log table does the storing. ``LogWriter`` gathers lines from any number of producers and
+writes them in batches, waiting (never dropping) when it falls behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.db import Store
+from store.events import append_event
+from store.models import Event, LogHead, LogLine, utcnow
+
+log = logging.getLogger(__name__)
+
+LEVELS: Final = ("debug", "info", "warn", "error")
+_LEVEL_ALIASES: Final = {
+    "warning": "warn",
+    "err": "error",
+    "critical": "error",
+    "fatal": "error",
+    "trace": "debug",
+}
+MAX_MESSAGE: Final = 16_384
+DEFAULT_RETENTION: Final = timedelta(days=7)
+DEFAULT_MAX_LINES: Final = 1_000_000  # per service, beyond the age limit
+
+
+def logs_stream(service_id: str) -> str:
+    return f"logs:{service_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class RawLine:
+    """A line as it was read, before parsing."""
+
+    service_id: str
+    release_id: str | None
+    source: str
+    stream: str
+    text: str
+    ts: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    seq: int
+    service_id: str
+    release_id: str | None
+    source: str
+    stream: str
+    level: str
+    message: str
+    fields: dict[str, Any]
+    ts: datetime
+
+    @classmethod
+    def from_row(cls, row: LogLine) -> LogRecord:
+        return cls(
+            seq=row.seq,
+            service_id=row.service_id,
+            release_id=row.release_id,
+            source=row.source,
+            stream=row.stream,
+            level=row.level,
+            message=row.message,
+            fields=row.fields,
+            ts=row.ts,
+        )
+
+
+def parse(text: str) -> tuple[str, str, dict[str, Any]]:
+    """(level, message, fields) of one line: JSON lines give all three; other lines are
+    their own message at info."""
+    text = text.rstrip("\r\n")[:MAX_MESSAGE]
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            level = str(data.pop("level", data.pop("severity", "info"))).lower()
+            level = _LEVEL_ALIASES.get(level, level)
+            message = data.pop("message", data.pop("msg", None))
+            return (
+                level if level in LEVELS else "info",
+                str(message) if message is not None else text,
+                data,
+            )
+    return "info", text, {}
+
+
+async def _take_block(session: AsyncSession, service_id: str, count: int) -> int:
+    """Reserve ``count`` sequence numbers; return the first."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    last = (
+        await session.execute(
+            insert(LogHead)
+            .values(service_id=service_id, last_seq=count)
+            .on_conflict_do_update(
+                index_elements=[LogHead.service_id],
+                set_={"last_seq": LogHead.last_seq + count},
+            )
+            .returning(LogHead.last_seq)
+        )
+    ).scalar_one()
+    return int(last) - count + 1
+
+
+async def append_lines(session: AsyncSession, lines: Sequence[RawLine]) -> dict[str, int]:
+    """Store ``lines`` (any services) in the caller's transaction; announce each service's
+    block. Returns the last sequence per service."""
+    by_service: dict[str, list[RawLine]] = defaultdict(list)
+    for line in lines:
+        by_service[line.service_id].append(line)
+    last: dict[str, int] = {}
+    for service_id, batch in by_service.items():
+        first = await _take_block(session, service_id, len(batch))
+        rows = []
+        for offset, line in enumerate(batch):
+            level, message, fields = parse(line.text)
+            rows.append(
+                {
+                    "service_id": service_id,
+                    "seq": first + offset,
+                    "release_id": line.release_id,
+                    "source": line.source,
+                    "stream": line.stream,
+                    "level": level,
+                    "message": message,
+                    "fields": fields,
+                    "ts": line.ts,
+                }
+            )
+        await session.execute(insert(LogLine), rows)
+        last[service_id] = first + len(batch) - 1
+        await append_event(
+            session,
+            logs_stream(service_id),
+            "logs.appended",
+            entity_id=service_id,
+            payload={"from": first, "to": last[service_id]},
+        )
+    return last
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    service_id: str
+    after: int | None = None  # cursor: lines with seq > after, oldest first
+    since: datetime | None = None
+    until: datetime | None = None
+    grep: str | None = None  # case-insensitive substring of the message
+    release_id: str | None = None
+    source: str | None = None
+
+
+def _conditions(query: LogQuery) -> list[Any]:
+    conditions: list[Any] = [LogLine.service_id == query.service_id]
+    if query.after is not None:
+        conditions.append(LogLine.seq > query.after)
+    if query.since is not None:
+        conditions.append(LogLine.ts >= query.since)
+    if query.until is not None:
+        conditions.append(LogLine.ts < query.until)
+    if query.grep:
+        conditions.append(LogLine.message.ilike(f"%{_escape(query.grep)}%", escape="\\"))
+    if query.release_id is not None:
+        conditions.append(LogLine.release_id == query.release_id)
+    if query.source is not None:
+        conditions.append(LogLine.source == query.source)
+    return conditions
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def read_lines(session: AsyncSession, query: LogQuery, limit: int) -> list[LogRecord]:
+    """Oldest first from the cursor (or from ``since``)."""
+    rows = await session.scalars(
+        select(LogLine).where(*_conditions(query)).order_by(LogLine.seq).limit(limit)
+    )
+    return [LogRecord.from_row(r) for r in rows]
+
+
+async def tail_lines(session: AsyncSession, query: LogQuery, limit: int) -> list[LogRecord]:
+    """The newest ``limit`` matching lines, oldest first."""
+    rows = list(
+        await session.scalars(
+            select(LogLine).where(*_conditions(query)).order_by(LogLine.seq.desc()).limit(limit)
+        )
+    )
+    return [LogRecord.from_row(r) for r in reversed(rows)]
+
+
+async def prune(
+    session: AsyncSession,
+    *,
+    older_than: timedelta = DEFAULT_RETENTION,
+    max_lines: int = DEFAULT_MAX_LINES,
+) -> int:
+    """Forget lines past the age limit, and a service's oldest lines past ``max_lines``;
+    their announcements go with them. Returns how many lines were removed."""
+    cutoff = utcnow() - older_than
+    aged = await session.execute(delete(LogLine).where(LogLine.ts < cutoff))
+    removed = _rowcount(aged)
+    heads = (await session.execute(select(LogHead.service_id, LogHead.last_seq))).all()
+    for service_id, last_seq in heads:
+        keep_from = int(last_seq) - max_lines + 1
+        if keep_from > 1:
+            result = await session.execute(
+                delete(LogLine).where(LogLine.service_id == service_id, LogLine.seq < keep_from)
+            )
+            removed += _rowcount(result)
+    await session.execute(
+        delete(Event).where(Event.stream.startswith("logs:"), Event.created_at < cutoff)
+    )
+    return int(removed)
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def count_lines(session: AsyncSession, service_id: str) -> int:
+    value = await session.scalar(
+        select(func.count()).select_from(LogLine).where(LogLine.service_id == service_id)
+    )
+    return int(value or 0)
+
+
+class LogWriter:
+    """Batches lines from many producers into few transactions.
+
+    ``write`` returns at once while the buffer has room and waits for a flush when it does
+    not, so a producer faster than the store slows down instead of losing lines."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        flush_interval: float = 0.1,
+        batch: int = 5000,
+        buffer_limit: int = 100_000,
+    ) -> None:
+        self._store = store
+        self._interval = flush_interval
+        self._batch = batch
+        self._limit = buffer_limit
+        self._buffer: list[RawLine] = []
+        self._room = asyncio.Event()
+        self._room.set()
+        self._pending = asyncio.Event()
+        # One flush at a time: batches must commit in the order their lines arrived.
+        self._flushing = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.written = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="log-writer")
+
+    async def write(self, line: RawLine) -> None:
+        while len(self._buffer) >= self._limit:
+            self._room.clear()
+            await self._room.wait()
+        self._buffer.append(line)
+        if len(self._buffer) >= self._batch:
+            self._pending.set()
+
+    async def _run(self) -> None:
+        while not self._closed or self._buffer:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pending.wait(), self._interval)
+            self._pending.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        async with self._flushing:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        while self._buffer:
+            batch, self._buffer = self._buffer[: self._batch], self._buffer[self._batch :]
+            try:
+                async with self._store.write() as session:
+                    await append_lines(session, batch)
+            except Exception:
+                # Keep them for the next attempt rather than lose them.
+                log.exception("writing %d log lines failed; will retry", len(batch))
+                self._buffer[:0] = batch
+                await asyncio.sleep(self._interval)
+                return
+            self.written += len(batch)
+            self._room.set()
+
+    async def flush(self) -> None:
+        """Write everything buffered so far."""
+        await self._flush()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._pending.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self._flush()
