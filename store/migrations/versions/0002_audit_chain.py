@@ -80,7 +80,9 @@ def upgrade() -> None:
         values = dict(row, seq=seq + 1)
         digest = _hash(prev, values)
         bind.execute(
-            sa.text("UPDATE audit_events SET seq = :seq, prev_hash = :prev, hash = :hash WHERE id = :id"),
+            sa.text(
+                "UPDATE audit_events SET seq = :seq, prev_hash = :prev, hash = :hash WHERE id = :id"
+            ),
             {"seq": seq + 1, "prev": prev, "hash": digest, "id": row["id"]},
         )
         heads[row["account_id"]] = (seq + 1, digest)
