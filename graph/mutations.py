@@ -484,6 +484,14 @@ class Mutation:
                 git_sha=input.git_sha,
             )
         except Failure as failure:
+            # A refused request keeps nothing: its upload goes unless a release uses it.
+            blobs = info.context.blobs
+            if (
+                blob_key is not None
+                and blobs is not None
+                and not await releases.blob_in_use(info.context.ctx, blob_key)
+            ):
+                blobs.discard(blob_key)
             return error_from(failure)  # type: ignore[return-value]
         return CreateReleaseSuccess(release=Release.from_row(row))
 

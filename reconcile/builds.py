@@ -12,6 +12,7 @@ Every status change is an event on the project's stream.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 import sys
 from collections.abc import Iterable
@@ -157,13 +158,15 @@ class BuildController:
     ) -> dict[str, Any]:
         spec = (version.spec if version else {}).get("spec", {})
         runtime = spec.get("runtime", {})
-        source = await prepare_source(
+        root_source = await prepare_source(
             release.source_ref or "", self.blobs, self.workdir / release.id
         )
+        build_spec = runtime.get("build") or {}
+        source = _within(root_source, str(build_spec.get("context", ".")))
         process = "worker" if service.type is ServiceType.WORKER else "web"
-        plan = detect(source, runtime.get("cmd"), process)
+        plan = detect(source, runtime.get("cmd"), process, str(build_spec.get("builder", "auto")))
         built = await build(source, root, plan, log, deadline_s=self.deadline_s, python=self.python)
-        sha = release.git_sha or await git_sha(source)
+        sha = release.git_sha or await git_sha(root_source)
         sbom_path = root / "sbom.cdx.json"
         sbom_sha = await asyncio.to_thread(
             write_sbom, sbom_path, service.name, release.id, built.packages
@@ -202,6 +205,14 @@ class BuildController:
         }
 
 
+def _within(root: Path, context: str) -> Path:
+    """``runtime.build.context`` inside the source, never outside it."""
+    folder = (root / context).resolve()
+    if not folder.is_relative_to(root.resolve()):
+        raise BuildError(f"runtime.build.context {context!r} points outside the source")
+    return folder
+
+
 def _clear(*paths: Path) -> None:
     for path in paths:
         if path.exists():
@@ -233,7 +244,19 @@ async def verify_release(key: PlatformKey, release: Release) -> None:
         command=command,
         builder=str(provenance.get("builder", "")),
     )
+    sbom = root / "sbom.cdx.json"
+    if await asyncio.to_thread(_file_sha256, sbom) != provenance.get("sbom_sha256"):
+        raise SignatureError(
+            f"release {release.id} failed verification: its SBOM changed after it was signed"
+        )
     try:
         key.verify(manifest, release.signature)
     except SignatureError as exc:
         raise SignatureError(f"release {release.id} failed verification: {exc}") from None
+
+
+def _file_sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()

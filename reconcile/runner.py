@@ -164,7 +164,8 @@ class Runner:
 
     def backoff(self, failures: int) -> float:
         """Exponential in the number of consecutive failures, capped, with jitter."""
-        base = min(self.max_backoff, self.base_backoff * 2.0 ** (failures - 1))
+        # The exponent stops growing long after the cap is reached (2**30 overflows nothing).
+        base = min(self.max_backoff, self.base_backoff * 2.0 ** min(failures - 1, 30))
         factor: float = self.jitter()
         return float(min(self.max_backoff, base * factor))
 

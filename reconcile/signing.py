@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -55,20 +56,22 @@ class PlatformKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        temporary = path.with_suffix(".tmp")
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
+        # A temporary file of our own (mkstemp: mode 0600, a unique name), written whole, then
+        # linked into place: the link fails if another process got there first, in which
+        # case its key is the key.
+        fd, temporary = tempfile.mkstemp(dir=data_dir, prefix=".platform-key-")
         try:
-            os.link(temporary, path)  # fails if another process made one meanwhile
-        except FileExistsError:
-            temporary.unlink()
-            return cls.load_or_create(data_dir)
-        temporary.unlink()
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                return cls.load_or_create(data_dir)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
         return cls(private)
 
     def sign(self, manifest: Mapping[str, Any]) -> str:

@@ -95,3 +95,12 @@ async def create_release(
         )
         await append_event(session, BUILDS_STREAM, "release.created", entity_id=release.id)
     return release
+
+
+async def blob_in_use(ctx: Context, blob_key: str) -> bool:
+    """Whether any release builds from this uploaded source (blobs are shared by content)."""
+    async with ctx.store.read() as session:
+        found = await session.scalar(
+            select(Release.id).where(Release.source_ref == f"blob:{blob_key}").limit(1)
+        )
+    return found is not None

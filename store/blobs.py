@@ -53,3 +53,8 @@ class BlobStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
+
+    def discard(self, key: str) -> None:
+        """Remove a blob (one no release refers to: see resolvers.releases.blob_in_use)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path(key).unlink()

@@ -81,10 +81,26 @@ def _procfile_command(source: Path, process: str) -> list[str] | None:
     return None
 
 
-def detect(source: Path, spec_cmd: list[str] | None, process: str = "web") -> Plan:
-    """How to build ``source``; BuildError when there is nothing to build or run."""
+BUILDERS: Final = ("auto", "python", "node", "procfile", "cmd")
+
+
+def detect(
+    source: Path, spec_cmd: list[str] | None, process: str = "web", builder: str = "auto"
+) -> Plan:
+    """How to build ``source``; BuildError when there is nothing to build or run.
+
+    ``builder`` is the spec's ``runtime.build.builder``: ``auto`` looks at the files; any
+    other value insists on that kind and says so when the files do not fit it."""
     if not source.is_dir():
         raise BuildError(f"the source folder {source} does not exist or is not a folder")
+    if builder != "auto":
+        plan = detect(source, spec_cmd, process)
+        if plan.kind != builder and not (builder == "cmd" and spec_cmd):
+            raise BuildError(
+                f"runtime.build.builder is {builder!r} but {source} looks like a {plan.kind} "
+                "source; set builder to auto or to what the folder holds"
+            )
+        return Plan(kind=builder, command=plan.command) if builder == "cmd" else plan
     command = list(spec_cmd) if spec_cmd else _procfile_command(source, process)
     if (source / "requirements.txt").is_file() or (source / "pyproject.toml").is_file():
         kind = "python"
@@ -95,10 +111,15 @@ def detect(source: Path, spec_cmd: list[str] | None, process: str = "web") -> Pl
                     break
     elif (source / "package.json").is_file():
         kind = "node"
-        if command is None:
-            scripts = json.loads((source / "package.json").read_text()).get("scripts", {})
-            if isinstance(scripts, dict) and scripts.get("start"):
-                command = ["npm", "start"]
+        try:
+            package = json.loads((source / "package.json").read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BuildError(f"package.json in {source} is not valid JSON: {exc}") from None
+        if not isinstance(package, dict):
+            raise BuildError(f"package.json in {source} must be a JSON object")
+        scripts = package.get("scripts", {})
+        if command is None and isinstance(scripts, dict) and scripts.get("start"):
+            command = ["npm", "start"]
     elif spec_cmd:
         kind = "cmd"
     elif command is not None:
