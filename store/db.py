@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from store.errors import ConfigurationError
+from store.sqlfuncs import register_sqlite_functions
 
 # session.info key under which append_event leaves (stream, seq) to announce after commit.
 PENDING_WAKEUPS: Final = "enclii.pending_wakeups"
@@ -72,6 +73,7 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        register_sqlite_functions(dbapi_connection)
 
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 

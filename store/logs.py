@@ -14,19 +14,21 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Store
 from store.events import append_event
 from store.models import Event, LogHead, LogLine, utcnow
+from store.sqlfuncs import casefold
 
 log = logging.getLogger(__name__)
 
@@ -86,19 +88,26 @@ class LogRecord:
         )
 
 
+# A \u0000 escape not itself escaped (an even run of backslashes before it).
+_JSON_NUL: Final = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
 def parse(text: str) -> tuple[str, str, dict[str, Any]]:
     """(level, message, fields) of one line: JSON lines give all three; other lines are
     their own message at info."""
-    text = text.rstrip("\r\n")[:MAX_MESSAGE]
+    # NUL cannot be stored in PostgreSQL text or jsonb; one in a line would fail its whole
+    # batch, so it is shown as U+FFFD like any other undecodable byte.
+    text = text.rstrip("\r\n")[:MAX_MESSAGE].replace("\x00", "\ufffd")
     if text.startswith("{"):
         try:
-            data = json.loads(text)
-        except ValueError:
+            data = json.loads(_JSON_NUL.sub(r"\1\\ufffd", text))
+        except (ValueError, RecursionError):  # deep nesting is a line, not a crash
             data = None
         if isinstance(data, dict):
-            level = str(data.pop("level", data.pop("severity", "info"))).lower()
-            level = _LEVEL_ALIASES.get(level, level)
-            message = data.pop("message", data.pop("msg", None))
+            # Only the key used is taken out; a second spelling stays among the fields.
+            raw = data.pop("level") if "level" in data else data.pop("severity", "info")
+            level = _LEVEL_ALIASES.get(str(raw).lower(), str(raw).lower())
+            message = data.pop("message") if "message" in data else data.pop("msg", None)
             return (
                 level if level in LEVELS else "info",
                 str(message) if message is not None else text,
@@ -181,7 +190,8 @@ def _conditions(query: LogQuery) -> list[Any]:
     if query.until is not None:
         conditions.append(LogLine.ts < query.until)
     if query.grep:
-        conditions.append(LogLine.message.ilike(f"%{_escape(query.grep)}%", escape="\\"))
+        pattern = casefold(literal(f"%{_escape(query.grep)}%"))
+        conditions.append(casefold(LogLine.message).like(pattern, escape="\\"))
     if query.release_id is not None:
         conditions.append(LogLine.release_id == query.release_id)
     if query.source is not None:
