@@ -101,9 +101,9 @@ async def follow_logs(
         after = int(head or 0)
     cursor = after  # the last line yielded (or skipped as behind us)
     known = after  # every line up to here is committed, so a scan past it missed nothing
-    # Follow the announcements from the current position of their stream, then catch up
-    # on the table from the cursor: nothing can fall between the two.
-    announcements = ctx.hub.subscribe(stream, after=None)
+    # Fix the announcements' position before the first table read: a batch committed
+    # between the two is then both in the table and announced, never in neither.
+    announcements = ctx.hub.subscribe(stream, after=await ctx.hub.head(stream))
     try:
         while True:
             async with ctx.store.read() as session:
