@@ -24,6 +24,7 @@ import web
 from graph.auth import ACTOR_KEY, AuthGate, error_body
 from graph.context import GraphContext
 from graph.schema import schema
+from graph.types.scalars import parse_instant
 from graph.websockets import (
     PER_CONNECTION_CAP,
     Connections,
@@ -106,12 +107,9 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 time, got {value!r}", (name,)) from None
-    if parsed.tzinfo is None:
-        raise BadRequest(f"{name} must include a timezone (e.g. 2026-11-27T00:00:00Z)", (name,))
-    return parsed
+        return parse_instant(value, name)
+    except ValueError as exc:
+        raise BadRequest(str(exc), (name,)) from None
 
 
 async def _export_audit(request: Request) -> Response:

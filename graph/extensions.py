@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 
 from graphql import GraphQLError
+from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import StreamExecutionResult
 
@@ -47,6 +48,16 @@ class ErrorCodes(SchemaExtension):
                 positions=error.positions,
                 path=error.path,
                 extensions={**(error.extensions or {}), "code": code},
+            )
+        if isinstance(original, StrawberryInputCoercionError):
+            # A variable whose value its scalar refuses: the message says what to send.
+            return GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "BAD_USER_INPUT"},
             )
         if isinstance(original, Unauthenticated):
             return GraphQLError(

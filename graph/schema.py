@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
 
 import strawberry
@@ -22,6 +23,7 @@ from graph.mutations import Mutation
 from graph.queries import Query
 from graph.subscriptions import Subscription
 from graph.types import nodes
+from graph.types.scalars import AwareDateTime
 
 MAX_DEPTH: Final = 15
 MAX_TOKENS: Final = 4000
@@ -55,7 +57,7 @@ def build_schema() -> strawberry.Schema:
             QueryCost,
             ErrorCodes,
         ],
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map={datetime: AwareDateTime}),
     )
 
 
