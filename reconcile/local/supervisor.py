@@ -116,10 +116,17 @@ def _alive(pid: int, create_time: float | None) -> bool:
 
 
 class Replica:
-    def __init__(self, spec: ReplicaSpec, home: Path, logs: LogWriter) -> None:
+    def __init__(
+        self,
+        spec: ReplicaSpec,
+        home: Path,
+        logs: LogWriter,
+        on_change: Callable[[Replica], None] | None = None,
+    ) -> None:
         self.spec = spec
         self.home = home
         self.logs = logs
+        self._on_change = on_change
         self.status = ReplicaStatus(spec.name)
         self.state = self._load()
         self._process: asyncio.subprocess.Process | None = None
@@ -190,6 +197,8 @@ class Replica:
 
     def _changed(self) -> None:
         self.changed.set()
+        if self._on_change is not None:
+            self._on_change(self)
 
     async def _exited(self) -> int | None:
         """Wait for the process to end; its exit code when it was our child."""
@@ -378,9 +387,17 @@ class Replica:
 class Supervisor:
     """Every replica of this machine."""
 
-    def __init__(self, runtime_dir: Path, logs: LogWriter) -> None:
+    def __init__(
+        self,
+        runtime_dir: Path,
+        logs: LogWriter,
+        on_change: Callable[[Replica], None] | None = None,
+    ) -> None:
+        """``on_change`` hears of every replica whose phase, readiness or process changed
+        (called in the event loop; it must not block)."""
         self.runtime_dir = runtime_dir
         self.logs = logs
+        self.on_change = on_change
         self._replicas: dict[str, Replica] = {}
 
     def replica(self, name: str) -> Replica | None:
@@ -400,7 +417,7 @@ class Supervisor:
         current = self._replicas.get(spec.name)
         if current is not None:
             return current
-        replica = Replica(spec, self.runtime_dir / spec.name, self.logs)
+        replica = Replica(spec, self.runtime_dir / spec.name, self.logs, self.on_change)
         self._replicas[spec.name] = replica
         replica.begin()
         return replica

@@ -2,7 +2,9 @@
 
 from store.models.base import Base, utcnow
 from store.models.enums import (
+    TERMINAL_PHASES,
     AuditOutcome,
+    DeploymentKind,
     DeploymentPhase,
     DeploymentStrategy,
     JobRunStatus,
@@ -21,6 +23,7 @@ from store.models.records import (
     EventStream,
     LogHead,
     LogLine,
+    RequestMetrics,
 )
 from store.models.resources import Job, JobRun, Route, Secret, SecretVersion, Volume
 from store.models.tenancy import Account, ApiToken, Environment, Membership, Project, User
@@ -33,6 +36,7 @@ from store.models.workloads import (
 )
 
 __all__ = [
+    "TERMINAL_PHASES",
     "Account",
     "ApiToken",
     "AuditChainHead",
@@ -41,6 +45,7 @@ __all__ = [
     "Base",
     "CostSample",
     "Deployment",
+    "DeploymentKind",
     "DeploymentPhase",
     "DeploymentStrategy",
     "Environment",
@@ -55,6 +60,7 @@ __all__ = [
     "Project",
     "Release",
     "ReleaseStatus",
+    "RequestMetrics",
     "Role",
     "Route",
     "RouteSource",

@@ -32,12 +32,28 @@ class DeploymentStrategy(StrEnum):
 
 
 class DeploymentPhase(StrEnum):
-    PENDING = "pending"
-    PROGRESSING = "progressing"
-    PAUSED = "paused"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    ROLLED_BACK = "rolled-back"
+    QUEUED = "queued"  # waiting for its release, or for the service's earlier deployment
+    BUILDING = "building"  # its release is being built
+    DEPLOYING = "deploying"  # replicas starting, traffic moving
+    HEALTHY = "healthy"  # every replica ready and all traffic on the release
+    FAILED = "failed"  # build, verification, start or deadline failed; the reason says which
+    ROLLED_BACK = "rolled-back"  # a rollback replaced it
+    SUPERSEDED = "superseded"  # a newer deployment of the service replaced it before the end
+
+
+TERMINAL_PHASES: frozenset[DeploymentPhase] = frozenset(
+    {
+        DeploymentPhase.HEALTHY,
+        DeploymentPhase.FAILED,
+        DeploymentPhase.ROLLED_BACK,
+        DeploymentPhase.SUPERSEDED,
+    }
+)
+
+
+class DeploymentKind(StrEnum):
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
 
 
 class RuntimeStatus(StrEnum):

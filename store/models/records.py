@@ -80,6 +80,30 @@ class CostSample(Base):
     )
 
 
+class RequestMetrics(Base):
+    """What the router saw of one release in one window: counts by status class and a
+    latency histogram (bucket bounds in ``store.metrics``), merged by adding."""
+
+    __tablename__ = "request_metrics"
+
+    service_id: Mapped[str] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
+    )
+    release_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    status_1xx: Mapped[int] = mapped_column(BigInteger, default=0)
+    status_2xx: Mapped[int] = mapped_column(BigInteger, default=0)
+    status_3xx: Mapped[int] = mapped_column(BigInteger, default=0)
+    status_4xx: Mapped[int] = mapped_column(BigInteger, default=0)
+    status_5xx: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    # Sparse: {"<bucket index>": count}.
+    histogram: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+
+    __table_args__ = (Index("ix_request_metrics_window_start", "window_start"),)
+
+
 class EventStream(Base):
     """The head of one event stream. Taking the next sequence updates this row, which
     serialises writers of a stream until commit, so sequences commit in order."""

@@ -17,6 +17,7 @@ from store.models.base import (
     updated_at_column,
 )
 from store.models.enums import (
+    DeploymentKind,
     DeploymentPhase,
     DeploymentStrategy,
     ReleaseStatus,
@@ -121,13 +122,21 @@ class Deployment(Base):
     )
     to_release_id: Mapped[str] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"))
     strategy: Mapped[DeploymentStrategy] = mapped_column(enum_column(DeploymentStrategy))
+    kind: Mapped[DeploymentKind] = mapped_column(
+        enum_column(DeploymentKind), default=DeploymentKind.DEPLOY
+    )
     phase: Mapped[DeploymentPhase] = mapped_column(enum_column(DeploymentPhase))
+    # Why it ended as it did (FAILED, ROLLED_BACK, SUPERSEDED), in words a person can act on.
+    reason: Mapped[str | None] = mapped_column(Text)
     # [{type, status, reason, message, observedGeneration, lastTransitionTime}]
     conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     generation: Mapped[int] = mapped_column(Integer, default=1)
+    # Set when replicas start: a restarted controller keeps the deadline it had.
+    deadline_at: Mapped[datetime | None] = mapped_column()
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+    started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (Index("ix_deployments_service_id_id", "service_id", "id"),)
@@ -145,6 +154,12 @@ class Runtime(Base):
     replicas_ready: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[RuntimeStatus] = mapped_column(enum_column(RuntimeStatus))
     metrics_ref: Mapped[str | None] = mapped_column(String(500))
+    # Percent of the service's traffic the router sends to this release (0..100).
+    weight: Mapped[int] = mapped_column(Integer, default=0)
+    # What the driver observed of each replica: [{name, index, phase, ready, restarts, …}].
+    replicas: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # A release out of traffic stays running until then, so a rollback is instant.
+    warm_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

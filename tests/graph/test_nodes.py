@@ -141,7 +141,7 @@ async def _one_of_each(ctx: Context) -> dict[str, str]:
             from_release_id=None,
             to_release_id=release.id,
             strategy=DeploymentStrategy.CANARY,
-            phase=DeploymentPhase.PROGRESSING,
+            phase=DeploymentPhase.DEPLOYING,
             conditions=[],
             created_by=ctx.actor.id,
         )

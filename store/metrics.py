@@ -1,0 +1,208 @@
+"""Request metrics: what the router records per release, and what the API reads back.
+
+The router counts requests by status class and puts each latency into a fixed log-spaced
+histogram; every few seconds it adds its counts to the row of the current window
+(``WINDOW_S`` wide). Percentiles are computed from the merged histograms of a time range, by
+linear interpolation inside the bucket that holds the rank — as Prometheus'
+``histogram_quantile`` does — so they are real percentiles of every request, accurate to
+the bucket width (about 10%).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import RequestMetrics, utcnow
+
+WINDOW_S: Final = 10
+# Upper bounds in milliseconds, growing by 10% from 0.05 ms to past a minute; the last
+# bucket is everything slower.
+BUCKET_GROWTH: Final = 1.1
+BOUNDS_MS: Final[tuple[float, ...]] = tuple(
+    round(0.05 * BUCKET_GROWTH**i, 6) for i in range(int(math.log(60_000 / 0.05, 1.1)) + 2)
+)
+STATUS_CLASSES: Final = ("1xx", "2xx", "3xx", "4xx", "5xx")
+RETENTION: Final = timedelta(days=7)
+
+
+def bucket_of(latency_ms: float) -> int:
+    """Index of the bucket holding ``latency_ms`` (len(BOUNDS_MS) for slower ones)."""
+    return bisect.bisect_left(BOUNDS_MS, latency_ms)
+
+
+def window_start(at: datetime) -> datetime:
+    seconds = int(at.timestamp()) // WINDOW_S * WINDOW_S
+    return datetime.fromtimestamp(seconds, tz=at.tzinfo)
+
+
+@dataclass
+class Tally:
+    """Counts for one release over some time: what the router accumulates between
+    flushes, and what a summary adds up."""
+
+    requests: int = 0
+    by_class: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
+    latency_sum_ms: float = 0.0
+    histogram: dict[int, int] = field(default_factory=dict)
+
+    def record(self, status: int, latency_ms: float) -> None:
+        self.requests += 1
+        cls = f"{min(max(status // 100, 1), 5)}xx"
+        self.by_class[cls] += 1
+        self.latency_sum_ms += latency_ms
+        index = bucket_of(latency_ms)
+        self.histogram[index] = self.histogram.get(index, 0) + 1
+
+    def add(self, other: Tally) -> None:
+        self.requests += other.requests
+        for cls, count in other.by_class.items():
+            self.by_class[cls] += count
+        self.latency_sum_ms += other.latency_sum_ms
+        for index, count in other.histogram.items():
+            self.histogram[index] = self.histogram.get(index, 0) + count
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile of latency in ms, or None without requests."""
+        total = sum(self.histogram.values())
+        if total == 0:
+            return None
+        rank = q * total
+        seen = 0
+        for index in sorted(self.histogram):
+            count = self.histogram[index]
+            if seen + count >= rank:
+                lower = BOUNDS_MS[index - 1] if index > 0 else 0.0
+                if index >= len(BOUNDS_MS):
+                    return lower  # slower than the last bound: all we know is "at least"
+                upper = BOUNDS_MS[index]
+                return lower + (upper - lower) * ((rank - seen) / count)
+            seen += count
+        return BOUNDS_MS[-1]
+
+
+def _row(service_id: str, release_id: str, start: datetime, tally: Tally) -> dict[str, object]:
+    return {
+        "service_id": service_id,
+        "release_id": release_id,
+        "window_start": start,
+        "requests": tally.requests,
+        **{f"status_{cls}": tally.by_class[cls] for cls in STATUS_CLASSES},
+        "latency_sum_ms": tally.latency_sum_ms,
+        "histogram": {str(k): v for k, v in tally.histogram.items()},
+    }
+
+
+async def add_window(
+    session: AsyncSession, start: datetime, tallies: dict[tuple[str, str], Tally]
+) -> None:
+    """Add ``tallies`` (by (service, release)) to the rows of the window at ``start``."""
+    if not tallies:
+        return
+    keys = [(s, r) for s, r in tallies]
+    existing = {
+        (row.service_id, row.release_id): row
+        for row in await session.scalars(
+            select(RequestMetrics)
+            .where(RequestMetrics.window_start == start)
+            .where(RequestMetrics.service_id.in_({s for s, _ in keys}))
+            .with_for_update()
+        )
+    }
+    fresh = []
+    for (service_id, release_id), tally in tallies.items():
+        row = existing.get((service_id, release_id))
+        if row is None:
+            fresh.append(_row(service_id, release_id, start, tally))
+            continue
+        merged = Tally(
+            row.requests,
+            {cls: getattr(row, f"status_{cls}") for cls in STATUS_CLASSES},
+            row.latency_sum_ms,
+            {int(k): v for k, v in row.histogram.items()},
+        )
+        merged.add(tally)
+        row.requests = merged.requests
+        for cls in STATUS_CLASSES:
+            setattr(row, f"status_{cls}", merged.by_class[cls])
+        row.latency_sum_ms = merged.latency_sum_ms
+        row.histogram = {str(k): v for k, v in merged.histogram.items()}
+    if fresh:
+        # Two routers racing for a new window: the loser's insert fails on the primary key
+        # and its transaction rolls back; the router keeps the tallies and flushes again,
+        # finding the row the next time.
+        await session.execute(insert(RequestMetrics), fresh)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    window_s: float
+    requests: int
+    requests_per_s: float
+    error_rate: float  # share of requests answered 5xx
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    by_class: dict[str, int]
+    mean_ms: float | None
+
+
+def summarise(tally: Tally, window_s: float) -> Summary:
+    return Summary(
+        window_s=window_s,
+        requests=tally.requests,
+        requests_per_s=tally.requests / window_s if window_s > 0 else 0.0,
+        error_rate=tally.by_class["5xx"] / tally.requests if tally.requests else 0.0,
+        p50_ms=tally.quantile(0.50),
+        p95_ms=tally.quantile(0.95),
+        p99_ms=tally.quantile(0.99),
+        by_class=dict(tally.by_class),
+        mean_ms=tally.latency_sum_ms / tally.requests if tally.requests else None,
+    )
+
+
+async def read_tallies(
+    session: AsyncSession,
+    service_id: str,
+    since: datetime,
+    release_ids: Sequence[str] | None = None,
+) -> dict[str, Tally]:
+    """Per release, everything recorded in windows starting at or after ``since``."""
+    query = select(RequestMetrics).where(
+        RequestMetrics.service_id == service_id, RequestMetrics.window_start >= since
+    )
+    if release_ids is not None:
+        query = query.where(RequestMetrics.release_id.in_(release_ids))
+    tallies: dict[str, Tally] = {}
+    for row in await session.scalars(query):
+        tally = tallies.setdefault(row.release_id, Tally())
+        tally.add(
+            Tally(
+                row.requests,
+                {cls: getattr(row, f"status_{cls}") for cls in STATUS_CLASSES},
+                row.latency_sum_ms,
+                {int(k): v for k, v in row.histogram.items()},
+            )
+        )
+    return tallies
+
+
+def total(tallies: Iterable[Tally]) -> Tally:
+    result = Tally()
+    for tally in tallies:
+        result.add(tally)
+    return result
+
+
+async def prune_metrics(session: AsyncSession, *, older_than: timedelta = RETENTION) -> int:
+    result = await session.execute(
+        delete(RequestMetrics).where(RequestMetrics.window_start < utcnow() - older_than)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
