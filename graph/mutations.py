@@ -15,6 +15,7 @@ from graph.context import Info
 from graph.types.errors import ConflictError, NotFoundError, ValidationError, error_from
 from graph.types.nodes import (
     ApiToken,
+    Deployment,
     Environment,
     Membership,
     Project,
@@ -23,7 +24,7 @@ from graph.types.nodes import (
     Service,
     ServiceSpecVersion,
 )
-from resolvers import projects, releases, routes, services
+from resolvers import deployments, projects, releases, routes, services
 from resolvers.errors import Failure, ValidationFailed
 from resolvers.identity import members, tokens
 from store import models
@@ -160,6 +161,25 @@ class CreateReleaseInput:
     )
 
 
+@strawberry.input(description="Deploy a release of a service (it may still be building).")
+class DeployInput:
+    service_id: strawberry.ID
+    release_id: strawberry.ID
+    strategy: models.DeploymentStrategy | None = strawberry.field(
+        default=None,
+        description="ROLLING or BLUE_GREEN; default: the release's spec.deploy.strategy.",
+    )
+
+
+@strawberry.input(description="Move a service back to an earlier release.")
+class RollbackInput:
+    service_id: strawberry.ID
+    to_release_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Default: the release the current deployment replaced.",
+    )
+
+
 # -- payloads ------------------------------------------------------------------------------
 
 
@@ -248,6 +268,16 @@ class CreateReleaseSuccess:
     release: Release
 
 
+@strawberry.type
+class DeploySuccess:
+    deployment: Deployment
+
+
+@strawberry.type
+class RollbackSuccess:
+    deployment: Deployment = strawberry.field(description="The rollback deployment.")
+
+
 def _union(name: str) -> Any:
     return strawberry.union(name)
 
@@ -281,6 +311,12 @@ RemoveRouteResult = Annotated[
 
 CreateReleaseResult = Annotated[
     CreateReleaseSuccess | ValidationError | NotFoundError, _union("CreateReleaseResult")
+]
+DeployResult = Annotated[
+    DeploySuccess | ValidationError | NotFoundError | ConflictError, _union("DeployResult")
+]
+RollbackResult = Annotated[
+    RollbackSuccess | ValidationError | NotFoundError | ConflictError, _union("RollbackResult")
 ]
 CreateTokenResult = Annotated[
     CreateTokenSuccess | ValidationError | NotFoundError, _union("CreateTokenResult")
@@ -494,6 +530,36 @@ class Mutation:
                 blobs.discard(blob_key)
             return error_from(failure)  # type: ignore[return-value]
         return CreateReleaseSuccess(release=Release.from_row(row))
+
+    @strawberry.mutation(
+        description="Deploy a release: the deployment is QUEUED, then BUILDING while its "
+        "release builds, DEPLOYING as replicas start and traffic moves, and HEALTHY (or "
+        "FAILED with the reason). Follow it with the deploymentStatus subscription."
+    )
+    async def deploy(self, info: Info, input: DeployInput) -> DeployResult:
+        try:
+            row = await deployments.deploy(
+                info.context.ctx, str(input.service_id), str(input.release_id), input.strategy
+            )
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return DeploySuccess(deployment=Deployment.from_row(row))
+
+    @strawberry.mutation(
+        description="Roll a service back: all traffic moves to the earlier release as soon as "
+        "one of its replicas is ready — at once while it is still warm (within its "
+        "rollbackWindowSeconds of leaving traffic)."
+    )
+    async def rollback(self, info: Info, input: RollbackInput) -> RollbackResult:
+        try:
+            row = await deployments.rollback(
+                info.context.ctx,
+                str(input.service_id),
+                str(input.to_release_id) if input.to_release_id else None,
+            )
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return RollbackSuccess(deployment=Deployment.from_row(row))
 
 
 async def _store_upload(info: Info, upload: Any) -> str:

@@ -18,6 +18,9 @@ ROOT_FIELDS: Final[dict[str, Permission]] = {
     "Query.service": Permission.VIEW,
     "Query.projectEvents": Permission.OBSERVE,
     "Query.logs": Permission.OBSERVE,
+    "Query.deployment": Permission.VIEW,
+    "Query.runtime": Permission.VIEW,
+    "Query.metrics": Permission.OBSERVE,
     "Query.auditEvents": Permission.AUDIT_READ,
     "Query.verifyAudit": Permission.AUDIT_READ,
     "Mutation.createProject": Permission.PROJECT_WRITE,
@@ -27,6 +30,8 @@ ROOT_FIELDS: Final[dict[str, Permission]] = {
     "Mutation.applyService": Permission.DEPLOY,
     "Mutation.deleteService": Permission.DEPLOY,
     "Mutation.createRelease": Permission.DEPLOY,
+    "Mutation.deploy": Permission.DEPLOY,
+    "Mutation.rollback": Permission.DEPLOY,
     "Mutation.addRoute": Permission.ROUTES,
     "Mutation.removeRoute": Permission.ROUTES,
     "Mutation.createToken": Permission.VIEW,  # your own, never stronger than you
@@ -36,6 +41,7 @@ ROOT_FIELDS: Final[dict[str, Permission]] = {
     "Mutation.removeMember": Permission.ROLES,
     "Subscription.events": Permission.OBSERVE,
     "Subscription.logs": Permission.OBSERVE,
+    "Subscription.deploymentStatus": Permission.VIEW,
 }
 
 # Nested fields that need more than seeing their parent.

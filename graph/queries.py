@@ -13,20 +13,25 @@ from graph.types.base import Connection, Node, related
 from graph.types.nodes import (
     Account,
     AuditEvent,
+    Deployment,
     Project,
+    Runtime,
     Service,
     User,
     node_from_row,
     visible_projects_connection,
 )
 from resolvers import audit, lookup
+from resolvers import deployments as deployment_resolvers
 from resolvers import events as event_resolvers
 from resolvers import logs as log_resolvers
+from resolvers import metrics as metric_resolvers
 from resolvers.errors import BadRequest
 from resolvers.pagination import MAX_PAGE
 from store import models
 from store.events import EventRecord
 from store.logs import LogRecord
+from store.metrics import Summary
 
 
 @strawberry.type(description="One entry of a project's activity (the durable event log).")
@@ -150,6 +155,60 @@ async def resolve_node(info: Info, node_id: str) -> Node | None:
     async with info.context.ctx.store.read() as session:
         row = await lookup.find_node(session, info.context.ctx, node_id)
     return node_from_row(row) if row is not None else None
+
+
+@strawberry.type(description="Requests through the router, by status class.")
+class StatusClassCounts:
+    informational: int = strawberry.field(name="status1xx")
+    success: int = strawberry.field(name="status2xx")
+    redirection: int = strawberry.field(name="status3xx")
+    client_error: int = strawberry.field(name="status4xx")
+    server_error: int = strawberry.field(name="status5xx")
+
+
+@strawberry.type(description="Traffic over a window, from the router's histograms.")
+class TrafficSummary:
+    requests: int
+    requests_per_second: float
+    error_rate: float = strawberry.field(description="Share of requests answered 5xx (0..1).")
+    p50_ms: float | None = strawberry.field(description="Median latency; null without traffic.")
+    p95_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+    by_status_class: StatusClassCounts
+
+    @classmethod
+    def from_summary(cls, summary: Summary) -> TrafficSummary:
+        return cls(
+            requests=summary.requests,
+            requests_per_second=summary.requests_per_s,
+            error_rate=summary.error_rate,
+            p50_ms=summary.p50_ms,
+            p95_ms=summary.p95_ms,
+            p99_ms=summary.p99_ms,
+            mean_ms=summary.mean_ms,
+            by_status_class=StatusClassCounts(
+                informational=summary.by_class["1xx"],
+                success=summary.by_class["2xx"],
+                redirection=summary.by_class["3xx"],
+                client_error=summary.by_class["4xx"],
+                server_error=summary.by_class["5xx"],
+            ),
+        )
+
+
+@strawberry.type
+class ReleaseTraffic:
+    release_id: strawberry.ID
+    traffic: TrafficSummary
+
+
+@strawberry.type(description="A service's request metrics over a window, overall and per release.")
+class ServiceMetrics:
+    service_id: strawberry.ID
+    window_seconds: float = strawberry.field(description="The span the figures cover.")
+    overall: TrafficSummary
+    releases: list[ReleaseTraffic]
 
 
 @strawberry.type
@@ -281,6 +340,41 @@ class Query:
             lines=[LogLine.from_record(r) for r in page.lines],
             has_more=page.has_more,
             cursor=page.cursor,
+        )
+
+    @strawberry.field(description="A deployment by its ID.")
+    async def deployment(self, info: Info, id: strawberry.ID) -> Deployment:
+        row, _project = await deployment_resolvers.get_deployment(info.context.ctx, str(id))
+        return Deployment.from_row(row)
+
+    @strawberry.field(
+        description="What runs of a service now: every release with replicas (serving, "
+        "rolling out, or warm for a rollback), the one taking most traffic first."
+    )
+    async def runtime(self, info: Info, service_id: strawberry.ID) -> list[Runtime]:
+        rows = await deployment_resolvers.runtimes_of(info.context.ctx, str(service_id))
+        return [Runtime.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="Requests per second, 5xx rate and latency percentiles of a service "
+        "through the router over the last `window` seconds (10 to 604800), overall and per "
+        "release."
+    )
+    async def metrics(
+        self, info: Info, service_id: strawberry.ID, window: int = 300
+    ) -> ServiceMetrics:
+        found = await metric_resolvers.service_metrics(info.context.ctx, str(service_id), window)
+        return ServiceMetrics(
+            service_id=strawberry.ID(found.service_id),
+            window_seconds=found.overall.window_s,
+            overall=TrafficSummary.from_summary(found.overall),
+            releases=[
+                ReleaseTraffic(
+                    release_id=strawberry.ID(release_id),
+                    traffic=TrafficSummary.from_summary(summary),
+                )
+                for release_id, summary in found.by_release.items()
+            ],
         )
 
     @strawberry.field(

@@ -9,8 +9,16 @@ import strawberry
 
 from graph.context import Info
 from graph.queries import Event, LogLine
+from graph.types.nodes import Deployment
+from resolvers import deployments as deployment_resolvers
 from resolvers import events
 from resolvers import logs as log_resolvers
+
+
+@strawberry.type(description="A deployment as it was after one of its phase changes.")
+class DeploymentStatus:
+    sequence: int = strawberry.field(description="Position in the deployment's own stream.")
+    deployment: Deployment
 
 
 @strawberry.type
@@ -47,3 +55,19 @@ class Subscription:
         ) as stream:
             async for record in stream:
                 yield LogLine.from_record(record)
+
+    @strawberry.subscription(
+        description="A deployment's phase changes (queued, building, deploying, healthy, "
+        "failed, rolled-back, superseded) with its conditions: first as it is now, then after "
+        "each change; the stream completes once the deployment has ended."
+    )
+    async def deployment_status(
+        self, info: Info, deployment_id: strawberry.ID
+    ) -> AsyncGenerator[DeploymentStatus, None]:
+        async with aclosing(
+            deployment_resolvers.follow_deployment(info.context.ctx, str(deployment_id))
+        ) as stream:
+            async for update in stream:
+                yield DeploymentStatus(
+                    sequence=update.sequence, deployment=Deployment.from_row(update.deployment)
+                )

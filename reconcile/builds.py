@@ -37,7 +37,7 @@ from reconcile.sbom import write_sbom
 from reconcile.signing import PlatformKey, SignatureError, release_manifest
 from store.blobs import BlobStore
 from store.db import Store
-from store.events import append_event, project_stream
+from store.events import DEPLOYMENTS_STREAM, append_event, project_stream
 from store.logs import LogWriter, RawLine
 from store.models import Release, ReleaseStatus, Service, ServiceSpecVersion, ServiceType, utcnow
 
@@ -101,6 +101,11 @@ class BuildController:
                 actor_id="controller:builds",
                 payload=payload,
             )
+            if status in (ReleaseStatus.READY, ReleaseStatus.FAILED):
+                # A deployment may be waiting for this build.
+                await append_event(
+                    session, DEPLOYMENTS_STREAM, "release.built", entity_id=service.id
+                )
 
     async def reconcile(self, key: str) -> Result:
         async with self.store.read() as session:

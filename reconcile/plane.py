@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Final
 
 from reconcile.builds import BuildController
+from reconcile.deployments import DeploymentController
 from reconcile.host import ControllerHost, Hosted
+from reconcile.local.driver import LocalDriver
 from reconcile.signing import PlatformKey
 from store.blobs import BlobStore
 from store.db import Store
-from store.events import BUILDS_STREAM
+from store.events import BUILDS_STREAM, DEPLOYMENTS_STREAM
 from store.hub import EventHub
 from store.logs import LogWriter, prune
+from store.metrics import prune_metrics
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +41,25 @@ class LocalPlane:
         builds = BuildController(
             store, data_dir, self.key, BlobStore(data_dir / "blobs"), self.logs
         )
-        self.host = ControllerHost(store, hub, [Hosted(builds, BUILDS_STREAM)])
+        self.driver = LocalDriver(data_dir, self.logs, on_change=self._replica_changed)
+        deployments = DeploymentController(store, self.driver, self.key)
+        self.host = ControllerHost(
+            store,
+            hub,
+            [Hosted(builds, BUILDS_STREAM), Hosted(deployments, DEPLOYMENTS_STREAM, workers=4)],
+        )
         self._retention: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.logs.start()
         await self.host.start()
         self._retention = asyncio.get_running_loop().create_task(self._sweep())
+
+    def _replica_changed(self, service_id: str) -> None:
+        # A replica became ready, failed or restarted: the rollout may move on at once.
+        runner = self.host.runners.get(DeploymentController.name)
+        if runner is not None:
+            runner.enqueue(service_id)
 
     async def _sweep(self) -> None:
         """Logs past their age or size limit go, on the leading replica only."""
@@ -55,8 +70,11 @@ class LocalPlane:
             try:
                 async with self.store.write() as session:
                     removed = await prune(session)
-                if removed:
-                    log.info("log retention removed %d lines", removed)
+                    windows = await prune_metrics(session)
+                if removed or windows:
+                    log.info(
+                        "retention removed %d log lines and %d metric windows", removed, windows
+                    )
             except Exception:
                 log.exception("log retention failed; will try again")
 
@@ -66,7 +84,14 @@ class LocalPlane:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
         await self.host.stop()
+        # Replicas (and the router) keep running and serving: a restarted control plane
+        # adopts them. ``stop_workloads`` is for when they should go too.
+        await self.driver.detach()
         await self.logs.close()
+
+    async def stop_workloads(self) -> None:
+        """Stop every replica of this machine (tests; a machine being retired)."""
+        await self.driver.stop_everything()
 
 
 async def start_local_plane(store: Store, hub: EventHub, data_dir: Path) -> LocalPlane:

@@ -6,14 +6,14 @@ typed as the model for the views that read them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from resolvers.pagination import ListSpec, Page, PageRequest, count_children, load_pages
 from store.db import Store
-from store.models import Base, Release, Runtime, ServiceSpecVersion
+from store.models import Base, Release, Runtime, RuntimeStatus, ServiceSpecVersion
 
 T = TypeVar("T", bound=Base)
 
@@ -62,8 +62,26 @@ async def latest_releases(store: Store, service_ids: Sequence[str]) -> list[Rele
     return await _newest_per_service(store, Release, Release.id, service_ids)
 
 
+_LIVE_RUNTIMES: Final = select(*Runtime.__table__.columns).where(
+    Runtime.service_id.in_(bindparam("ids", expanding=True)),
+    Runtime.status != RuntimeStatus.STOPPED,
+)
+
+
 async def current_runtimes(store: Store, service_ids: Sequence[str]) -> list[Runtime | None]:
-    return await _newest_per_service(store, Runtime, Runtime.id, service_ids)
+    """Per service, the runtime taking most traffic (the newest on a tie); None when
+    nothing runs. A service has a few live runtimes at most (serving, rolling, warm)."""
+    async with store.read() as session:
+        rows = [
+            cast(Runtime, r)
+            for r in (await session.execute(_LIVE_RUNTIMES, {"ids": sorted(set(service_ids))}))
+        ]
+    best: dict[str, Runtime] = {}
+    for row in rows:
+        held = best.get(row.service_id)
+        if held is None or (row.weight, row.id) > (held.weight, held.id):
+            best[row.service_id] = row
+    return [best.get(i) for i in service_ids]
 
 
 async def current_specs(

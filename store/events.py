@@ -27,6 +27,7 @@ from store.models import Event, EventStream
 NOTIFY_CHANNEL: Final = "enclii_events"
 # Work queues of the controllers: resolvers append here, the controller runner follows.
 BUILDS_STREAM: Final = "work:builds"
+DEPLOYMENTS_STREAM: Final = "work:deployments"  # entity: a service whose rollout to look at
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,11 @@ class EventRecord:
 
 def project_stream(project_id: str) -> str:
     return f"project:{project_id}"
+
+
+def deployment_stream(deployment_id: str) -> str:
+    """One deployment's phase changes, for ``deploymentStatus``."""
+    return f"deployment:{deployment_id}"
 
 
 def _dialect(session: AsyncSession) -> str:

@@ -424,7 +424,8 @@ class Service(Node, Prefetched):
     )
 
     @strawberry.field(
-        graphql_type="Runtime | None", description="What runs now (the newest runtime)."
+        graphql_type="Runtime | None",
+        description="What runs now: the release taking most of the traffic (None when nothing runs).",
     )
     def runtime(self, info: Info) -> Awaitable[Runtime | None] | Runtime | None:
         found = self.prefetched("runtime")
@@ -576,12 +577,20 @@ class Condition:
 class Deployment(Node):
     _row: strawberry.Private[models.Deployment]
     strategy: models.DeploymentStrategy
+    kind: models.DeploymentKind
     phase: models.DeploymentPhase
+    reason: str | None = strawberry.field(
+        description="Why it ended as it did (failed, rolled back, superseded)."
+    )
     conditions: list[Condition]
     generation: int
     created_by: str
     created_at: datetime
     updated_at: datetime
+    started_at: datetime | None = strawberry.field(description="When replicas began starting.")
+    deadline_at: datetime | None = strawberry.field(
+        description="Not healthy by then, it fails (progressDeadlineSeconds)."
+    )
     finished_at: datetime | None
 
     @classmethod
@@ -590,12 +599,16 @@ class Deployment(Node):
             _row=row,
             id=strawberry.ID(row.id),
             strategy=row.strategy,
+            kind=row.kind,
             phase=row.phase,
+            reason=row.reason,
             conditions=[Condition.from_dict(c) for c in row.conditions],
             generation=row.generation,
             created_by=row.created_by,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            started_at=row.started_at,
+            deadline_at=row.deadline_at,
             finished_at=row.finished_at,
         )
 
@@ -612,6 +625,35 @@ class Deployment(Node):
         return related(info, models.Release, self._row.to_release_id, Release.from_row)
 
 
+@strawberry.type(description="One process (local) or pod (Kubernetes) of a release.")
+class Replica:
+    name: str
+    index: int
+    phase: str = strawberry.field(
+        description="starting, running, not-ready, crash-loop-back-off or stopped."
+    )
+    ready: bool = strawberry.field(description="Passing its readiness probe: takes traffic.")
+    restarts: int
+    pid: int | None
+    address: str | None = strawberry.field(description="host:port the router sends it traffic.")
+    message: str = strawberry.field(description="What it is doing or why it failed.")
+    last_exit_code: int | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Replica:
+        return cls(
+            name=str(data.get("name", "")),
+            index=int(data.get("index", 0)),
+            phase=str(data.get("phase", "")),
+            ready=bool(data.get("ready", False)),
+            restarts=int(data.get("restarts", 0)),
+            pid=data.get("pid"),
+            address=data.get("address"),
+            message=str(data.get("message", "")),
+            last_exit_code=data.get("lastExit"),
+        )
+
+
 @strawberry.type(description="What runs of one release: replicas wanted and ready.")
 class Runtime(Node):
     _row: strawberry.Private[models.Runtime]
@@ -619,6 +661,11 @@ class Runtime(Node):
     replicas_ready: int
     status: models.RuntimeStatus
     metrics_ref: str | None
+    weight: int = strawberry.field(description="Percent of the service's traffic it takes.")
+    warm_until: datetime | None = strawberry.field(
+        description="Out of traffic but kept running until then, so a rollback is instant."
+    )
+    replicas: list[Replica]
     created_at: datetime
     updated_at: datetime
 
@@ -631,6 +678,9 @@ class Runtime(Node):
             replicas_ready=row.replicas_ready,
             status=row.status,
             metrics_ref=row.metrics_ref,
+            weight=row.weight,
+            warm_until=row.warm_until,
+            replicas=[Replica.from_dict(r) for r in row.replicas or []],
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

@@ -11,38 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
+
+from reconcile.driver import ProbeSpec as ProbeSpec  # where probes are described
 
 USER_AGENT: Final = "enclii-probe/1"
-
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    kind: str  # http | tcp
-    port: int
-    path: str = "/"
-    timeout_s: float = 1.0
-    period_s: float = 10.0
-    initial_delay_s: float = 0.0
-    failure_threshold: int = 3
-    success_threshold: int = 1
-
-    @classmethod
-    def from_spec(cls, probe: dict[str, Any], default_port: int) -> ProbeSpec:
-        """From a normalised Service Spec probe (``spec.health.readiness`` and so on)."""
-        http = probe.get("httpGet")
-        tcp = probe.get("tcp")
-        target = http if http is not None else tcp or {}
-        return cls(
-            kind="http" if http is not None else "tcp",
-            port=int(target.get("port") or default_port),
-            path=str(http.get("path", "/")) if http is not None else "/",
-            timeout_s=float(probe.get("timeoutSeconds", 1)),
-            period_s=float(probe.get("periodSeconds", 10)),
-            initial_delay_s=float(probe.get("initialDelaySeconds", 0)),
-            failure_threshold=int(probe.get("failureThreshold", 3)),
-            success_threshold=int(probe.get("successThreshold", 1)),
-        )
 
 
 @dataclass(frozen=True)

@@ -325,6 +325,31 @@ class Autoscaling(_Model):
     hpa: Hpa | None = None
 
 
+class Deploy(_Model):
+    strategy: Literal["rolling", "blue-green"] = Field(
+        "rolling",
+        description=(
+            "rolling: traffic moves replica by replica as new ones become ready; "
+            "blue-green: all at once when every new replica is ready."
+        ),
+    )
+    progress_deadline_seconds: int = Field(
+        300,
+        ge=10,
+        le=3600,
+        description="A deployment not healthy by then fails, and traffic stays where it was.",
+    )
+    rollback_window_seconds: int = Field(
+        600,
+        ge=0,
+        le=86_400,
+        description=(
+            "How long the previous release keeps running out of traffic after a deploy, "
+            "so a rollback to it is instant."
+        ),
+    )
+
+
 def _unique(items: list[Any], key: str, what: str) -> None:
     seen: set[Any] = set()
     for item in items:
@@ -344,6 +369,7 @@ class ServiceBody(_Model):
     volumes: list[VolumeSpec] = Field(default_factory=list)
     jobs: list[JobSpec] = Field(default_factory=list)
     autoscaling: Autoscaling = Field(default_factory=lambda: Autoscaling())
+    deploy: Deploy = Field(default_factory=lambda: Deploy())
 
     @field_validator("routes")
     @classmethod

@@ -209,6 +209,11 @@ def test_example_normalised_document_is_explicit_and_camel_cased() -> None:
                 }
             ],
             "autoscaling": {"hpa": {"cpuTargetUtilization": 70}},
+            "deploy": {
+                "strategy": "rolling",
+                "progressDeadlineSeconds": 300,
+                "rollbackWindowSeconds": 600,
+            },
         },
     }
     # The normalised form is plain JSON: no None values, no tuples, no enums.
@@ -341,6 +346,11 @@ def test_minimal_api_gets_port_replicas_build_and_resources() -> None:
         "volumes": [],
         "jobs": [],
         "autoscaling": {},
+        "deploy": {
+            "strategy": "rolling",
+            "progressDeadlineSeconds": 300,
+            "rollbackWindowSeconds": 600,
+        },
     }
 
 

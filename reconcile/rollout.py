@@ -1,0 +1,308 @@
+"""How a service's releases should run and share traffic, decided from what is observed.
+
+``decide`` is a pure function of a snapshot (the newest deployment, its release, the
+replicas the driver sees, the weights last routed, the clock), which is what makes the
+deployment controller level-triggered: it never asks what happened, only what is, and
+deciding twice from the same world gives the same plan.
+
+Strategies (the canary strategy, with analysis, comes later; weights already allow it):
+
+- **rolling** (default): the new release's share of traffic follows its ready replicas —
+  one of four ready, 25 %; the previous release keeps the rest until the new one is whole.
+- **blue-green**: the new release gets no traffic until every replica is ready, then all of
+  it at once.
+- **rollback**: traffic moves to the target release as soon as one of its replicas is
+  ready; a release still warm from its last deploy has them all ready already, so the move
+  is immediate.
+
+A release that leaves traffic keeps running for the rollback window (``warm_until``), then
+is retired. A deployment that is not healthy by its deadline fails: traffic goes back to
+the release it came from and the new replicas stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from reconcile.driver import ReplicaObservation
+from store.models import (
+    DeploymentKind,
+    DeploymentPhase,
+    DeploymentStrategy,
+    ReleaseStatus,
+    RuntimeStatus,
+)
+
+STARTING_REQUEUE_S = 1.0
+BUILDING_REQUEUE_S = 5.0
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    id: str
+    status: ReleaseStatus
+    status_reason: str | None
+    runnable: bool  # built here, with files a local driver can run
+    replicas: int  # spec.runtime.replicas.min of the release's spec
+    progress_deadline_s: int
+    rollback_window_s: int
+
+
+@dataclass(frozen=True)
+class DeploymentFacts:
+    id: str
+    kind: DeploymentKind
+    strategy: DeploymentStrategy
+    phase: DeploymentPhase
+    to_release: ReleaseFacts
+    from_release_id: str | None
+    deadline_at: datetime | None
+    verified: bool
+
+
+@dataclass(frozen=True)
+class RuntimeFacts:
+    release_id: str
+    weight: int
+    warm_until: datetime | None
+    replicas: int  # replicas wanted when last decided
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    now: datetime
+    current: DeploymentFacts | None
+    runtimes: Mapping[str, RuntimeFacts]  # by release id
+    observed: Mapping[str, Sequence[ReplicaObservation]]  # by release id
+    releases: Mapping[str, ReleaseFacts]  # every release named above
+
+
+@dataclass
+class Plan:
+    phase: DeploymentPhase | None = None  # the current deployment's phase, if it changes
+    reason: str | None = None
+    progress: str = ""  # a sentence for the Progressing condition
+    needs_verification: bool = False
+    start_deadline: bool = False
+    run: dict[str, int] = field(default_factory=dict)  # release → replicas
+    retire: set[str] = field(default_factory=set)
+    weights: dict[str, int] = field(default_factory=dict)  # release → percent
+    warm_until: dict[str, datetime | None] = field(default_factory=dict)
+    requeue_after: float | None = None
+
+
+def ready_count(observed: Sequence[ReplicaObservation]) -> int:
+    return sum(1 for r in observed if r.ready)
+
+
+def runtime_status(desired: int, observed: Sequence[ReplicaObservation]) -> RuntimeStatus:
+    if desired == 0 and not observed:
+        return RuntimeStatus.STOPPED
+    if any(r.phase == "crash-loop-back-off" for r in observed):
+        return RuntimeStatus.CRASH_LOOP
+    ready = ready_count(observed)
+    if desired > 0 and ready >= desired:
+        return RuntimeStatus.RUNNING
+    if ready > 0:
+        return RuntimeStatus.DEGRADED
+    return RuntimeStatus.STARTING if desired > 0 else RuntimeStatus.STOPPED
+
+
+def _serving(snapshot: Snapshot, exclude: str) -> dict[str, int]:
+    """Releases other than ``exclude`` that take traffic now, with their weights."""
+    return {
+        release_id: runtime.weight
+        for release_id, runtime in snapshot.runtimes.items()
+        if runtime.weight > 0 and release_id != exclude
+    }
+
+
+def _split(remaining: int, previous: Mapping[str, int]) -> dict[str, int]:
+    """Share ``remaining`` percent among ``previous`` releases in proportion to their
+    weights; rounding leftovers go to the largest."""
+    total = sum(previous.values())
+    if remaining <= 0 or total <= 0:
+        return {}
+    shares = {r: remaining * w // total for r, w in previous.items()}
+    leftover = remaining - sum(shares.values())
+    if leftover:
+        biggest = max(previous, key=lambda r: (previous[r], r))
+        shares[biggest] += leftover
+    return {r: w for r, w in shares.items() if w > 0}
+
+
+def _describe_failure(
+    release: ReleaseFacts, observed: Sequence[ReplicaObservation], waited_s: float
+) -> str:
+    ready = ready_count(observed)
+    lines = [
+        f"{ready} of {release.replicas} replicas of {release.id} ready after "
+        f"{waited_s:.0f}s (progressDeadlineSeconds {release.progress_deadline_s})"
+    ]
+    for replica in sorted(observed, key=lambda r: r.index):
+        if not replica.ready and replica.message:
+            lines.append(f"replica {replica.index}: {replica.message}")
+    if not observed:
+        lines.append("no replica started")
+    return "; ".join(lines)
+
+
+def decide(snapshot: Snapshot) -> Plan:
+    plan = Plan()
+    current = snapshot.current
+    if current is None:
+        # Never deployed: nothing should run. Anything observed is left over.
+        plan.retire = set(snapshot.observed) | set(snapshot.runtimes)
+        return plan
+    target = current.to_release
+    observed_target = snapshot.observed.get(target.id, [])
+    previous = _serving(snapshot, exclude=target.id)
+    phase = current.phase
+
+    if phase in (DeploymentPhase.QUEUED, DeploymentPhase.BUILDING):
+        if target.status in (ReleaseStatus.PENDING, ReleaseStatus.BUILDING):
+            if phase is not DeploymentPhase.BUILDING:
+                plan.phase = DeploymentPhase.BUILDING
+            plan.progress = f"waiting for release {target.id} to be built"
+            _keep_serving(plan, snapshot, previous)
+            plan.requeue_after = BUILDING_REQUEUE_S
+            return plan
+        if target.status is ReleaseStatus.FAILED:
+            return _fail(
+                plan,
+                snapshot,
+                current,
+                f"release {target.id} failed to build: {target.status_reason or 'no reason given'}",
+            )
+        if not target.runnable:
+            return _fail(
+                plan,
+                snapshot,
+                current,
+                f"release {target.id} is a prebuilt image; the local data plane runs releases "
+                "built from source (createRelease with a source). Images need the Kubernetes "
+                "data plane",
+            )
+        if not current.verified:
+            plan.needs_verification = True
+        plan.phase = DeploymentPhase.DEPLOYING
+        plan.start_deadline = current.deadline_at is None
+        phase = DeploymentPhase.DEPLOYING
+
+    if phase is DeploymentPhase.DEPLOYING:
+        return _progress(plan, snapshot, current, observed_target, previous)
+    if phase is DeploymentPhase.HEALTHY:
+        plan.run[target.id] = target.replicas
+        plan.weights = {target.id: 100} if target.replicas > 0 else {}
+        plan.progress = _complete(target)
+    elif phase is DeploymentPhase.FAILED:
+        _after_failure(plan, snapshot, current)
+    _keep_warm(plan, snapshot)
+    return plan
+
+
+def _progress(
+    plan: Plan,
+    snapshot: Snapshot,
+    current: DeploymentFacts,
+    observed_target: Sequence[ReplicaObservation],
+    previous: dict[str, int],
+) -> Plan:
+    target = current.to_release
+    wanted = target.replicas
+    ready = min(ready_count(observed_target), wanted)
+    plan.run[target.id] = wanted
+    for release_id in previous:
+        # The releases being replaced keep serving (and their replicas) until the end.
+        plan.run[release_id] = snapshot.runtimes[release_id].replicas
+    whole = ready >= wanted
+    if current.kind is DeploymentKind.ROLLBACK:
+        weight = 100 if ready > 0 or whole else 0
+    elif current.strategy is DeploymentStrategy.BLUE_GREEN:
+        weight = 100 if whole else 0
+    elif not previous:
+        weight = 100 if ready > 0 or whole else 0  # nothing else serves: no reason to wait
+    else:
+        weight = 100 * ready // wanted if wanted else 100
+    rest = _split(100 - weight, previous)
+    plan.weights = {**({target.id: weight} if weight > 0 else {}), **rest}
+    if whole and weight == 100:
+        plan.phase = DeploymentPhase.HEALTHY
+        plan.progress = _complete(target)
+        window = timedelta(seconds=target.rollback_window_s)
+        for release_id in previous:
+            plan.warm_until[release_id] = snapshot.now + window
+        plan.run = {target.id: wanted}
+        _keep_warm(plan, snapshot)
+        return plan
+    plan.progress = f"{ready} of {wanted} replicas ready; release {target.id} takes {weight}%"
+    deadline = current.deadline_at
+    if deadline is not None and snapshot.now >= deadline:
+        waited = target.progress_deadline_s + (snapshot.now - deadline).total_seconds()
+        return _fail(plan, snapshot, current, _describe_failure(target, observed_target, waited))
+    _keep_warm(plan, snapshot)
+    plan.requeue_after = STARTING_REQUEUE_S
+    return plan
+
+
+def _complete(target: ReleaseFacts) -> str:
+    return f"rollout complete: release {target.id} takes all traffic"
+
+
+def _fail(plan: Plan, snapshot: Snapshot, current: DeploymentFacts, reason: str) -> Plan:
+    plan.phase = DeploymentPhase.FAILED
+    plan.reason = reason
+    plan.progress = reason
+    plan.needs_verification = False
+    plan.start_deadline = False
+    plan.run = {}
+    plan.weights = {}
+    _after_failure(plan, snapshot, current)
+    _keep_warm(plan, snapshot)
+    return plan
+
+
+def _after_failure(plan: Plan, snapshot: Snapshot, current: DeploymentFacts) -> None:
+    """Traffic goes back to where the deployment came from; the new release stops."""
+    back = current.from_release_id
+    if back is not None and back != current.to_release.id and back in snapshot.releases:
+        plan.run[back] = snapshot.releases[back].replicas
+        plan.weights = {back: 100}
+        plan.warm_until[back] = None
+    else:
+        plan.weights = {}
+    plan.retire.add(current.to_release.id)
+
+
+def _keep_serving(plan: Plan, snapshot: Snapshot, previous: dict[str, int]) -> None:
+    for release_id in previous:
+        plan.run[release_id] = snapshot.runtimes[release_id].replicas
+    plan.weights = dict(previous)
+    _keep_warm(plan, snapshot)
+
+
+def _keep_warm(plan: Plan, snapshot: Snapshot) -> None:
+    """Releases out of traffic run until their window closes; everything else observed
+    that no one wants is retired."""
+    requeue: float | None = None
+    for release_id, runtime in snapshot.runtimes.items():
+        if release_id in plan.run or release_id in plan.weights:
+            continue
+        until = plan.warm_until.get(release_id, runtime.warm_until)
+        if until is not None and until > snapshot.now:
+            plan.run[release_id] = runtime.replicas
+            plan.warm_until.setdefault(release_id, until)
+            left = (until - snapshot.now).total_seconds()
+            requeue = left if requeue is None else min(requeue, left)
+        else:
+            plan.retire.add(release_id)
+    for release_id in snapshot.observed:
+        if release_id not in plan.run:
+            plan.retire.add(release_id)
+    plan.retire -= set(plan.run)
+    if requeue is not None:
+        plan.requeue_after = (
+            requeue if plan.requeue_after is None else min(plan.requeue_after, requeue)
+        )

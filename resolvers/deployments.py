@@ -1,0 +1,337 @@
+"""Deploying and rolling back: desired state for the deployment controller.
+
+``deploy`` records a QUEUED deployment of a release (which may still be building) and wakes
+the controller; ``rollback`` marks the current deployment ROLLED_BACK and records a rollback
+deployment to an earlier release, which the controller moves traffic to as soon as one of
+its replicas is ready — at once when the release is still warm. Neither touches a process
+or the router: the API never calls a driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from resolvers.context import Context
+from resolvers.errors import Conflict, NotFound, ValidationFailed
+from resolvers.identity.guard import require
+from resolvers.identity.rbac import Permission
+from resolvers.lookup import get_service
+from resolvers.mutation import mutate, snapshot
+from store.events import DEPLOYMENTS_STREAM, append_event, deployment_stream
+from store.ids import new_id
+from store.models import (
+    TERMINAL_PHASES,
+    Deployment,
+    DeploymentKind,
+    DeploymentPhase,
+    DeploymentStrategy,
+    Release,
+    ReleaseStatus,
+    Runtime,
+    RuntimeStatus,
+    Service,
+    ServiceSpecVersion,
+    ServiceType,
+    utcnow,
+)
+
+AVAILABLE_STRATEGIES = (DeploymentStrategy.ROLLING, DeploymentStrategy.BLUE_GREEN)
+
+
+async def serving_release(session: AsyncSession, service_id: str) -> str | None:
+    """The release taking most of the service's traffic now (None: no traffic)."""
+    row = await session.scalar(
+        select(Runtime.release_id)
+        .where(Runtime.service_id == service_id, Runtime.weight > 0)
+        .order_by(Runtime.weight.desc(), Runtime.id.desc())
+        .limit(1)
+    )
+    return row
+
+
+async def _newest_deployment(session: AsyncSession, service_id: str) -> Deployment | None:
+    return await session.scalar(
+        select(Deployment)
+        .where(Deployment.service_id == service_id)
+        .order_by(Deployment.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+
+
+async def _release_of(
+    session: AsyncSession, service: Service, release_id: str, path: tuple[str, ...]
+) -> Release:
+    release = await session.get(Release, release_id)
+    if release is None or release.service_id != service.id:
+        raise ValidationFailed.one(
+            path, f"release {release_id!r} is not a release of service {service.name!r}"
+        )
+    return release
+
+
+async def _spec_strategy(session: AsyncSession, release: Release) -> DeploymentStrategy:
+    version = (
+        await session.get(ServiceSpecVersion, release.spec_version_id)
+        if release.spec_version_id
+        else None
+    )
+    name = (version.spec if version else {}).get("spec", {}).get("deploy", {}).get("strategy")
+    return DeploymentStrategy(name) if name else DeploymentStrategy.ROLLING
+
+
+async def deploy(
+    ctx: Context,
+    service_id: str,
+    release_id: str,
+    strategy: DeploymentStrategy | None = None,
+) -> Deployment:
+    if strategy is not None and strategy not in AVAILABLE_STRATEGIES:
+        raise ValidationFailed.one(
+            ("input", "strategy"),
+            f"the {strategy.value} strategy is not available yet; use rolling or blue-green",
+        )
+    async with mutate(ctx, "deployment.create") as change:
+        session = change.session
+        service, env, project = await get_service(session, ctx, service_id, ("input", "serviceId"))
+        require(ctx, Permission.DEPLOY, project)
+        if service.type is ServiceType.JOB:
+            raise ValidationFailed.one(
+                ("input", "serviceId"),
+                f"{service.name!r} is a job service: it runs on its schedule or with runJob, "
+                "it is not deployed",
+            )
+        release = await _release_of(session, service, release_id, ("input", "releaseId"))
+        if release.status is ReleaseStatus.FAILED:
+            raise ValidationFailed.one(
+                ("input", "releaseId"),
+                f"release {release.id} failed to build ({release.status_reason}); fix the "
+                "source and create a new release",
+            )
+        newest = await _newest_deployment(session, service.id)
+        if (
+            newest is not None
+            and newest.to_release_id == release.id
+            and newest.phase
+            not in (DeploymentPhase.FAILED, DeploymentPhase.ROLLED_BACK, DeploymentPhase.SUPERSEDED)
+        ):
+            raise Conflict(
+                f"release {release.id} is already deployed (deployment {newest.id} is "
+                f"{newest.phase.value})",
+                ("input", "releaseId"),
+                existing_id=newest.id,
+            )
+        deployment = Deployment(
+            id=new_id("deployment"),
+            service_id=service.id,
+            from_release_id=await serving_release(session, service.id),
+            to_release_id=release.id,
+            strategy=strategy or await _spec_strategy(session, release),
+            kind=DeploymentKind.DEPLOY,
+            phase=DeploymentPhase.QUEUED,
+            conditions=[],
+            created_by=ctx.actor.id,
+        )
+        session.add(deployment)
+        await session.flush()
+        change.record(
+            entity_type="deployment",
+            entity_id=deployment.id,
+            project_id=project.id,
+            before=None,
+            after=snapshot(deployment),
+        )
+        await _announce(change, project.id, service, env.name, deployment)
+    return deployment
+
+
+async def rollback(ctx: Context, service_id: str, to_release_id: str | None = None) -> Deployment:
+    async with mutate(ctx, "deployment.rollback") as change:
+        session = change.session
+        service, env, project = await get_service(session, ctx, service_id, ("input", "serviceId"))
+        require(ctx, Permission.DEPLOY, project)
+        current = await _newest_deployment(session, service.id)
+        if current is None:
+            raise Conflict(
+                f"{service.name!r} has never been deployed: there is nothing to roll back",
+                ("input", "serviceId"),
+            )
+        serving = await serving_release(session, service.id)
+        if to_release_id is None:
+            target_id = await _previous_release(session, service.id, current, serving)
+            if target_id is None:
+                raise Conflict(
+                    f"{service.name!r} has no earlier healthy release to roll back to; name "
+                    "one with toReleaseId",
+                    ("input", "toReleaseId"),
+                )
+        else:
+            target_id = to_release_id
+        target = await _release_of(session, service, target_id, ("input", "toReleaseId"))
+        if target.status is not ReleaseStatus.READY:
+            raise ValidationFailed.one(
+                ("input", "toReleaseId"),
+                f"release {target.id} is {target.status.value}, not a built release; roll back "
+                "to a release that was deployed before",
+            )
+        if target.id == current.to_release_id and current.phase not in (
+            DeploymentPhase.FAILED,
+            DeploymentPhase.ROLLED_BACK,
+        ):
+            raise Conflict(
+                f"release {target.id} is the current release (deployment {current.id} is "
+                f"{current.phase.value})",
+                ("input", "toReleaseId"),
+                existing_id=current.id,
+            )
+        before = snapshot(current)
+        if current.phase not in TERMINAL_PHASES or current.phase is DeploymentPhase.HEALTHY:
+            current.phase = DeploymentPhase.ROLLED_BACK
+            current.reason = f"rolled back to release {target.id} by {ctx.actor.display}"
+            current.finished_at = current.finished_at or utcnow()
+            await append_event(
+                session,
+                deployment_stream(current.id),
+                "deployment.rolled-back",
+                entity_id=current.id,
+                actor_id=ctx.actor.id,
+                payload={"phase": current.phase.value, "reason": current.reason},
+            )
+        deployment = Deployment(
+            id=new_id("deployment"),
+            service_id=service.id,
+            from_release_id=serving,
+            to_release_id=target.id,
+            strategy=current.strategy,
+            kind=DeploymentKind.ROLLBACK,
+            phase=DeploymentPhase.QUEUED,
+            conditions=[],
+            created_by=ctx.actor.id,
+        )
+        session.add(deployment)
+        await session.flush()
+        change.record(
+            entity_type="deployment",
+            entity_id=deployment.id,
+            project_id=project.id,
+            before=before,
+            after=snapshot(deployment),
+            rolledBack=current.id,
+        )
+        await _announce(change, project.id, service, env.name, deployment)
+    return deployment
+
+
+async def _previous_release(
+    session: AsyncSession, service_id: str, current: Deployment, serving: str | None
+) -> str | None:
+    """The release to go back to: the one the current deployment replaced, else the newest
+    other release that was ever healthy."""
+    if current.from_release_id and current.from_release_id != current.to_release_id:
+        return current.from_release_id
+    avoid = {current.to_release_id}
+    if current.phase in (DeploymentPhase.FAILED, DeploymentPhase.ROLLED_BACK) and serving:
+        avoid.add(serving)
+    found = await session.scalar(
+        select(Deployment.to_release_id)
+        .where(
+            Deployment.service_id == service_id,
+            Deployment.to_release_id.not_in(avoid),
+            Deployment.finished_at.is_not(None),
+            Deployment.phase.in_(
+                [DeploymentPhase.HEALTHY, DeploymentPhase.ROLLED_BACK, DeploymentPhase.SUPERSEDED]
+            ),
+        )
+        .order_by(Deployment.id.desc())
+        .limit(1)
+    )
+    return found
+
+
+async def _announce(
+    change: Any, project_id: str, service: Service, environment: str, deployment: Deployment
+) -> None:
+    payload = {
+        "service": service.name,
+        "environment": environment,
+        "release": deployment.to_release_id,
+        "kind": deployment.kind.value,
+        "strategy": deployment.strategy.value,
+        "phase": deployment.phase.value,
+    }
+    await change.emit(project_id, f"deployment.{deployment.kind.value}", deployment.id, payload)
+    await append_event(
+        change.session,
+        deployment_stream(deployment.id),
+        "deployment.queued",
+        entity_id=deployment.id,
+        actor_id=change.ctx.actor.id,
+        payload=payload,
+    )
+    await append_event(change.session, DEPLOYMENTS_STREAM, "deployment", entity_id=service.id)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+async def get_deployment(ctx: Context, deployment_id: str) -> tuple[Deployment, str]:
+    """The deployment and its project id, if the caller may see it."""
+    async with ctx.store.read() as session:
+        row = await session.get(Deployment, deployment_id)
+        if row is None:
+            raise NotFound(f"Deployment {deployment_id!r} not found.", ("deploymentId",))
+        _service, _env, project = await get_service(session, ctx, row.service_id, ("deploymentId",))
+    require(ctx, Permission.VIEW, project)
+    return row, project.id
+
+
+async def runtimes_of(ctx: Context, service_id: str) -> list[Runtime]:
+    """What runs of the service now: every release that is not stopped, serving first."""
+    async with ctx.store.read() as session:
+        service, _env, project = await get_service(session, ctx, service_id, ("serviceId",))
+        require(ctx, Permission.VIEW, project)
+        rows = list(
+            await session.scalars(
+                select(Runtime)
+                .where(Runtime.service_id == service.id)
+                .where(Runtime.status != RuntimeStatus.STOPPED)
+                .order_by(Runtime.weight.desc(), Runtime.id.desc())
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    sequence: int
+    deployment: Deployment
+
+
+async def follow_deployment(ctx: Context, deployment_id: str) -> AsyncGenerator[StatusUpdate, None]:
+    """The deployment as it is now, then again after each phase change, until it ends."""
+    row, _project = await get_deployment(ctx, deployment_id)
+    stream = deployment_stream(row.id)
+    head = await ctx.hub.head(stream)
+    # Read after fixing the head: a change committed in between is both read and announced.
+    async with ctx.store.read() as session:
+        row = await session.get(Deployment, deployment_id) or row
+    yield StatusUpdate(head, row)
+    if row.phase in TERMINAL_PHASES:
+        return
+    announcements = ctx.hub.subscribe(stream, after=head)
+    try:
+        async for event in announcements:
+            async with ctx.store.read() as session:
+                fresh = await session.get(Deployment, deployment_id)
+            if fresh is None:
+                return
+            yield StatusUpdate(event.seq, fresh)
+            if fresh.phase in TERMINAL_PHASES:
+                return
+    finally:
+        await announcements.aclose()
