@@ -256,7 +256,7 @@ def _replica_spec(workload: Workload, name: str, index: int) -> ReplicaSpec:
         "PYTHONUNBUFFERED": "1",
         **({"VIRTUAL_ENV": str(venv)} if venv.is_dir() else {}),
         "ENCLII_SERVICE": workload.service,
-        "ENCLII_RELEASE": workload.release_id,
+        "ENCLII_RELEASE_ID": workload.release_id,
         "ENCLII_REPLICA": str(index),
         **workload.env,
     }

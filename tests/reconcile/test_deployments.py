@@ -69,7 +69,7 @@ APP = textwrap.dedent(
                 self.send_response(503)
                 self.end_headers()
                 return
-            body = json.dumps({"release": os.environ["ENCLII_RELEASE"],
+            body = json.dumps({"release": os.environ["ENCLII_RELEASE_ID"],
                                "replica": os.environ["ENCLII_REPLICA"],
                                "greeting": os.environ.get("GREETING", "")}).encode()
             self.send_response(200)
@@ -131,19 +131,22 @@ class World:
     driver: LocalDriver
     controller: DeploymentController
 
-    async def release(self, service_id: str) -> Release:
-        """A built, signed, READY release of the test app."""
-        release = await self.pending_release(service_id)
+    async def release(self, service_id: str, source: Path | None = None) -> Release:
+        """A built, signed, READY release of the test app (or of ``source``)."""
+        release = await self.pending_release(service_id, source)
         await self.builds.reconcile(release.id)
-        return await self.get(Release, release.id)
+        built = await self.get(Release, release.id)
+        assert built.status is ReleaseStatus.READY, built.status_reason
+        return built
 
-    async def pending_release(self, service_id: str) -> Release:
+    async def pending_release(self, service_id: str, source: Path | None = None) -> Release:
         """By path on SQLite; as an uploaded tarball on PostgreSQL (where paths are refused)."""
+        source = source or self.source
         if self.store.backend == "sqlite":
-            return await create_release(self.ctx, service_id, source_path=str(self.source))
+            return await create_release(self.ctx, service_id, source_path=str(source))
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            tar.add(self.source, arcname="app")
+            tar.add(source, arcname="app")
         data = buffer.getvalue()
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -423,3 +426,32 @@ async def test_a_release_changed_after_signing_is_refused(world: World) -> None:
     assert await world.driver.observe(service.id) == {}
     conditions = {c["type"]: c for c in failed.conditions}
     assert conditions["Verified"]["status"] == "False"
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("example", ["python-web", "node-web", "python-worker"])
+async def test_every_example_builds_deploys_and_runs(world: World, example: str) -> None:
+    if world.store.backend != "sqlite":
+        pytest.skip("one backend is enough to show the examples run")
+    folder = EXAMPLES / example
+    spec = (folder / "enclii.yaml").read_text().replace("project: examples", "project: shop")
+    spec = spec.replace("environment: dev", "environment: stage")
+    service = (await apply_service(world.ctx, spec)).service
+    release = await world.release(service.id, folder)
+    deployment = await deploy(world.ctx, service.id, release.id)
+    await world.converge(
+        service.id,
+        lambda: world.phase_is(deployment.id, DeploymentPhase.HEALTHY, DeploymentPhase.FAILED),
+        f"{example} settles",
+    )
+    done = await world.get(Deployment, deployment.id)
+    assert done.phase is DeploymentPhase.HEALTHY, done.reason
+    runtime = (await world.runtimes(service.id))[release.id]
+    assert runtime.replicas_ready == runtime.replicas_desired >= 1
+    if service.type.value == "worker":
+        assert world.table().match(default_host(service.name, "stage", "shop"), "/") is None
+        return
+    routed = upstreams(world.table(), default_host(service.name, "stage", "shop"))
+    assert {answer(a)["release"] for a in routed[release.id][1]} == {release.id}
