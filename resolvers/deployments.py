@@ -54,6 +54,13 @@ async def serving_release(session: AsyncSession, service_id: str) -> str | None:
     return row
 
 
+async def _serialise(session: AsyncSession, service: Service) -> None:
+    """One deploy or rollback of a service at a time: each reads the newest deployment and
+    decides from it, and two doing so at once would both pass their checks. (SQLite writers
+    are serialised already.)"""
+    await session.execute(select(Service.id).where(Service.id == service.id).with_for_update())
+
+
 async def _newest_deployment(session: AsyncSession, service_id: str) -> Deployment | None:
     return await session.scalar(
         select(Deployment)
@@ -91,15 +98,16 @@ async def deploy(
     release_id: str,
     strategy: DeploymentStrategy | None = None,
 ) -> Deployment:
-    if strategy is not None and strategy not in AVAILABLE_STRATEGIES:
-        raise ValidationFailed.one(
-            ("input", "strategy"),
-            f"the {strategy.value} strategy is not available yet; use rolling or blue-green",
-        )
     async with mutate(ctx, "deployment.create") as change:
         session = change.session
         service, env, project = await get_service(session, ctx, service_id, ("input", "serviceId"))
         require(ctx, Permission.DEPLOY, project)
+        await _serialise(session, service)
+        if strategy is not None and strategy not in AVAILABLE_STRATEGIES:
+            raise ValidationFailed.one(
+                ("input", "strategy"),
+                f"the {strategy.value} strategy is not available yet; use rolling or blue-green",
+            )
         if service.type is ServiceType.JOB:
             raise ValidationFailed.one(
                 ("input", "serviceId"),
@@ -155,6 +163,7 @@ async def rollback(ctx: Context, service_id: str, to_release_id: str | None = No
         session = change.session
         service, env, project = await get_service(session, ctx, service_id, ("input", "serviceId"))
         require(ctx, Permission.DEPLOY, project)
+        await _serialise(session, service)
         current = await _newest_deployment(session, service.id)
         if current is None:
             raise Conflict(
@@ -186,6 +195,16 @@ async def rollback(ctx: Context, service_id: str, to_release_id: str | None = No
             raise Conflict(
                 f"release {target.id} is the current release (deployment {current.id} is "
                 f"{current.phase.value})",
+                ("input", "toReleaseId"),
+                existing_id=current.id,
+            )
+        if target.id == serving and current.phase in (
+            DeploymentPhase.FAILED,
+            DeploymentPhase.ROLLED_BACK,
+        ):
+            raise Conflict(
+                f"release {target.id} already takes the traffic (deployment {current.id} "
+                f"{current.phase.value} and traffic went back to it)",
                 ("input", "toReleaseId"),
                 existing_id=current.id,
             )
@@ -283,9 +302,14 @@ async def get_deployment(ctx: Context, deployment_id: str) -> tuple[Deployment, 
     """The deployment and its project id, if the caller may see it."""
     async with ctx.store.read() as session:
         row = await session.get(Deployment, deployment_id)
+        missing = NotFound(f"Deployment {deployment_id!r} not found.", ("deploymentId",))
         if row is None:
-            raise NotFound(f"Deployment {deployment_id!r} not found.", ("deploymentId",))
-        _service, _env, project = await get_service(session, ctx, row.service_id, ("deploymentId",))
+            raise missing
+        try:
+            _service, _env, project = await get_service(session, ctx, row.service_id)
+        except NotFound:
+            # What the caller may not see is reported exactly like what does not exist.
+            raise missing from None
     require(ctx, Permission.VIEW, project)
     return row, project.id
 

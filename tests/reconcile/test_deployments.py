@@ -30,6 +30,7 @@ from reconcile.local.routing import RoutingTable, read_table
 from reconcile.signing import PlatformKey
 from resolvers.context import Context
 from resolvers.deployments import deploy, rollback
+from resolvers.errors import Conflict
 from resolvers.releases import create_release
 from resolvers.services import apply_service
 from store.blobs import BlobStore
@@ -375,6 +376,9 @@ async def test_a_release_that_exits_at_once_fails_by_its_deadline_and_traffic_st
     runtimes = await world.runtimes(service.id)
     assert runtimes[good.id].weight == 100
     assert runtimes[bad.id].status is RuntimeStatus.STOPPED
+    # Traffic is already back where a rollback would send it: nothing to roll back.
+    with pytest.raises(Conflict, match=f"release {good.id} already takes the traffic"):
+        await rollback(world.ctx, service.id)
 
 
 async def test_blue_green_moves_traffic_only_when_every_replica_is_ready(world: World) -> None:

@@ -25,15 +25,22 @@ from resolvers.identity.rbac import MATRIX, SCOPES, Permission
 from resolvers.identity.tokens import bootstrap_token
 from store.db import Store
 from store.ids import new_id
+from store.metrics import window_start
 from store.models import (
     ApiToken,
     AuditEvent,
     AuditOutcome,
     Base,
     CostSample,
+    Deployment,
+    DeploymentPhase,
+    DeploymentStrategy,
     Environment,
     Membership,
     Project,
+    Release,
+    ReleaseStatus,
+    RequestMetrics,
     Role,
     Route,
     RouteSource,
@@ -54,9 +61,10 @@ LEVELS: Final = ("account", "project")
 
 @dataclass(frozen=True)
 class World:
-    """A project with an environment, services, API routes, a secret at each scope and a
-    cost sample: something for every permission to act on. Each level's member gets a
-    service and a route of its own to delete, so both levels act on one world."""
+    """A project with an environment, services, API routes, a secret at each scope, a
+    cost sample and request metrics: something for every permission to act on. Each level's
+    member gets a service and a route of its own to delete, a release of "api" to deploy and
+    a deployed service of its own to roll back, so both levels act on one world."""
 
     account_id: str
     project_id: str
@@ -69,11 +77,16 @@ class World:
     cost_sample_id: str
     own_service: dict[str, str] = field(default_factory=dict)  # level -> service ID
     own_route: dict[str, str] = field(default_factory=dict)  # level -> route ID
+    own_release: dict[str, str] = field(default_factory=dict)  # level -> release of "api"
+    deployed_service: dict[str, str] = field(default_factory=dict)  # level -> service ID
+    rollback_target: dict[str, str] = field(default_factory=dict)  # level -> release ID
 
 
 async def build_world(ctx: Context, slug: str) -> World:
     """The project and its environment through the resolvers (so the project has events
-    and an audit trail); the rest as plain rows, in one transaction."""
+    and an audit trail); the rest as plain rows, in one transaction. Releases are rows that
+    were never built and deployments rows the controller never saw: the guard is the point,
+    not the build."""
     project = await make_project(ctx, slug)
     env = await make_environment(ctx, project)
     api = Service(
@@ -85,6 +98,9 @@ async def build_world(ctx: Context, slug: str) -> World:
     )
     own_service = {level: new_id("service") for level in LEVELS}
     own_route = {level: new_id("route") for level in LEVELS}
+    own_release = {level: new_id("release") for level in LEVELS}
+    deployed_service = {level: new_id("service") for level in LEVELS}
+    rollback_target = {level: new_id("release") for level in LEVELS}
     secret_ids = [new_id("secret") for _ in range(3)]
     cost_id = new_id("cost_sample")
     async with ctx.store.write() as session:
@@ -110,6 +126,51 @@ async def build_world(ctx: Context, slug: str) -> World:
                     source=RouteSource.API,
                 )
             )
+            session.add(
+                Service(
+                    id=deployed_service[level],
+                    project_id=project.id,
+                    environment_id=env.id,
+                    name=f"deployed-{level}",
+                    type=ServiceType.API,
+                )
+            )
+        await session.flush()
+        # A release of "api" for each level to deploy; for each level's deployed service,
+        # an earlier release and the current one, each deployed: a rollback has a target.
+        current = {level: new_id("release") for level in LEVELS}
+        releases = [(own_release[level], api.id) for level in LEVELS] + [
+            (release_id, deployed_service[level])
+            for level in LEVELS
+            for release_id in (rollback_target[level], current[level])
+        ]
+        session.add_all(
+            Release(
+                id=release_id,
+                service_id=service_id,
+                status=ReleaseStatus.READY,
+                created_by=ctx.actor.id,
+            )
+            for release_id, service_id in releases
+        )
+        await session.flush()
+        for level in LEVELS:
+            previous: str | None = None
+            for release_id in (rollback_target[level], current[level]):
+                session.add(
+                    Deployment(
+                        id=new_id("deployment"),
+                        service_id=deployed_service[level],
+                        from_release_id=previous,
+                        to_release_id=release_id,
+                        strategy=DeploymentStrategy.ROLLING,
+                        phase=DeploymentPhase.HEALTHY,
+                        conditions=[],
+                        created_by=ctx.actor.id,
+                        finished_at=utcnow(),
+                    )
+                )
+                previous = release_id
         session.add_all(
             [
                 Secret(
@@ -143,6 +204,15 @@ async def build_world(ctx: Context, slug: str) -> World:
                     cpu_seconds=60.0,
                     ts=utcnow(),
                 ),
+                RequestMetrics(
+                    service_id=api.id,
+                    release_id=own_release["account"],
+                    window_start=window_start(utcnow()),
+                    requests=3,
+                    status_2xx=3,
+                    latency_sum_ms=12.0,
+                    histogram={"30": 3},
+                ),
             ]
         )
     return World(
@@ -157,6 +227,9 @@ async def build_world(ctx: Context, slug: str) -> World:
         cost_sample_id=cost_id,
         own_service=own_service,
         own_route=own_route,
+        own_release=own_release,
+        deployed_service=deployed_service,
+        rollback_target=rollback_target,
     )
 
 
@@ -379,6 +452,17 @@ ADD_ROUTE = _mutation(
 REMOVE_ROUTE = _mutation(
     "removeRoute", "($id: ID!)", "id: $id", "RemoveRouteSuccess", "removedRouteId"
 )
+DEPLOYMENT_SELECTION = "deployment { kind phase toRelease { id } }"
+DEPLOY = _mutation(
+    "deploy",
+    "($s: ID!, $r: ID!)",
+    "serviceId: $s, releaseId: $r",
+    "DeploySuccess",
+    DEPLOYMENT_SELECTION,
+)
+ROLLBACK = _mutation(
+    "rollback", "($s: ID!)", "serviceId: $s", "RollbackSuccess", DEPLOYMENT_SELECTION
+)
 INVITE = _mutation(
     "inviteMember",
     "($p: ID!, $email: String!)",
@@ -406,6 +490,10 @@ PROJECT_AUDIT_FILTER = (
 )
 ACCOUNT_AUDIT = "{ auditEvents { nodes { action } } }"
 EVENTS = "query($p: ID!) { projectEvents(projectId: $p) { events { type } } }"
+METRICS = (
+    "query($s: ID!) { metrics(serviceId: $s, window: 604800) "
+    "{ overall { requests } releases { releaseId } } }"
+)
 
 
 def _slug(w: World, level: str) -> dict[str, Any]:
@@ -495,6 +583,25 @@ def _ok_remove_route(data: dict[str, Any], w: World, level: str) -> None:
     assert data["removeRoute"] == {
         "__typename": "RemoveRouteSuccess",
         "removedRouteId": w.own_route[level],
+    }
+
+
+def _ok_deployment(field: str, kind: str, release: Callable[[World, str], str]) -> Check:
+    def check(data: dict[str, Any], w: World, level: str) -> None:
+        assert data[field] == {
+            "__typename": f"{field.title()}Success",
+            "deployment": {"kind": kind, "phase": "QUEUED", "toRelease": {"id": release(w, level)}},
+        }
+
+    return check
+
+
+def _ok_metrics(data: dict[str, Any], w: World, level: str) -> None:
+    assert data == {
+        "metrics": {
+            "overall": {"requests": 3},
+            "releases": [{"releaseId": w.own_release["account"]}],
+        }
     }
 
 
@@ -630,6 +737,26 @@ SCENARIOS: Final[dict[Permission, tuple[Scenario, ...]]] = {
             error_path=("deleteService",),
             audit_action="service.delete",
         ),
+        Scenario(
+            name="deploy",
+            field="Mutation.deploy",
+            needs=(P.DEPLOY,),
+            document=DEPLOY,
+            variables=lambda w, level: {"s": w.service_id, "r": w.own_release[level]},
+            check=_ok_deployment("deploy", "DEPLOY", lambda w, level: w.own_release[level]),
+            error_path=("deploy",),
+            audit_action="deployment.create",
+        ),
+        Scenario(
+            name="rollback",
+            field="Mutation.rollback",
+            needs=(P.DEPLOY,),
+            document=ROLLBACK,
+            variables=lambda w, level: {"s": w.deployed_service[level]},
+            check=_ok_deployment("rollback", "ROLLBACK", lambda w, level: w.rollback_target[level]),
+            error_path=("rollback",),
+            audit_action="deployment.rollback",
+        ),
     ),
     P.SECRETS_SERVICE: (
         Scenario(
@@ -701,6 +828,15 @@ SCENARIOS: Final[dict[Permission, tuple[Scenario, ...]]] = {
             variables=_project_id,
             check=_ok_events,
             error_path=("projectEvents",),
+        ),
+        Scenario(
+            name="metrics",
+            field="Query.metrics",
+            needs=(P.OBSERVE,),
+            document=METRICS,
+            variables=lambda w, level: {"s": w.service_id},
+            check=_ok_metrics,
+            error_path=("metrics",),
         ),
     ),
     P.COST_READ: (
