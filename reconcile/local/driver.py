@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import aiohttp
+
 from reconcile.driver import (
     DriverError,
     ProbeSpec,
@@ -32,19 +34,17 @@ from reconcile.driver import (
     parse_workload_name,
     workload_name,
 )
+from reconcile.local.processes import alive
+from reconcile.local.router import STATUS_PATH
 from reconcile.local.routing import Backend, RouteEntry, RoutingTable, read_table, write_table
-from reconcile.local.supervisor import (
-    STATE_FILE,
-    Replica,
-    ReplicaSpec,
-    Supervisor,
-    _alive,
-)
+from reconcile.local.supervisor import STATE_FILE, Replica, ReplicaSpec, Supervisor
 from store.logs import LogWriter
 
 log = logging.getLogger(__name__)
 
 UPSTREAM_HOST = "127.0.0.1"
+ROUTER_SYNC_S = 3.0
+ROUTER_SYNC_POLL_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,11 @@ class LocalDriver:
         data_dir: Path,
         logs: LogWriter,
         on_change: Callable[[str], None] | None = None,
+        router_url: str | None = None,
     ) -> None:
-        """``on_change(service_id)`` hears of every replica change (to wake the controller)."""
+        """``on_change(service_id)`` hears of every replica change (to wake the controller);
+        with ``router_url``, ``route`` returns once the router has loaded the new table."""
+        self.router_url = router_url
         self.runtime_dir = data_dir / "runtime"
         self.router_dir = data_dir / "router"
         self.supervisor = Supervisor(self.runtime_dir, logs, on_change=self._replica_changed)
@@ -74,6 +77,7 @@ class LocalDriver:
             b.release_id: b.upstreams for r in on_disk.routes for b in r.backends
         }
         self._written: RoutingTable | None = None
+        self._acknowledged = 0  # the newest generation the router said it serves
         self._rewrite: asyncio.Handle | None = None
 
     # -- workloads ------------------------------------------------------------------------
@@ -132,7 +136,7 @@ class LocalDriver:
         except (OSError, ValueError):
             return None
         pid, created = state.get("pid"), state.get("create_time")
-        if not pid or not _alive(pid, created):
+        if not pid or not alive(pid, created):
             return None
         port = state.get("port")
         return ReplicaObservation(
@@ -162,6 +166,31 @@ class LocalDriver:
         if self._traffic.get(service_id) != traffic:
             self._traffic[service_id] = traffic
         self.write_table()
+        await self._router_caught_up()
+
+    async def _router_caught_up(self) -> None:
+        """Wait (at most ROUTER_SYNC_S) until the router serves the table last written: a
+        deployment is only HEALTHY, a rollback only done, once traffic actually moved."""
+        if self.router_url is None or self._written is None:
+            return
+        wanted = self._written.generation
+        if self._acknowledged >= wanted:
+            return
+        deadline = time.monotonic() + ROUTER_SYNC_S
+        timeout = aiohttp.ClientTimeout(total=ROUTER_SYNC_S)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                while time.monotonic() < deadline:
+                    async with session.get(self.router_url + STATUS_PATH) as response:
+                        loaded = int((await response.json()).get("generation", 0))
+                    if loaded >= wanted:
+                        self._acknowledged = loaded
+                        return
+                    await asyncio.sleep(ROUTER_SYNC_POLL_S)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("the router did not confirm routing table %d: %s", wanted, exc)
+            return
+        log.warning("the router has not loaded routing table %d after %ss", wanted, ROUTER_SYNC_S)
 
     async def unroute(self, service_id: str) -> None:
         if self._traffic.pop(service_id, None) is not None:
@@ -236,7 +265,7 @@ class LocalDriver:
             with contextlib.suppress(OSError, ValueError):
                 state = json.loads((home / STATE_FILE).read_text())
                 pid = state.get("pid")
-                if pid and _alive(pid, state.get("create_time")):
+                if pid and alive(pid, state.get("create_time")):
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(pid, signal.SIGKILL)
 

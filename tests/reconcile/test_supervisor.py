@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -15,6 +19,7 @@ import pytest
 
 from reconcile.local import supervisor as supervisor_module
 from reconcile.local.probes import ProbeSpec
+from reconcile.local.processes import free_port
 from reconcile.local.supervisor import Phase, Replica, ReplicaSpec, Supervisor
 from resolvers.context import Context
 from store.db import Store
@@ -310,3 +315,122 @@ async def test_no_line_is_lost_or_repeated_across_a_control_plane_restart(
         assert lines == [f"line {i}" for i in range(20000)]
     finally:
         await second.stop("shop-stage-api-0")
+
+
+async def test_an_adopted_replica_keeps_its_readiness(
+    tmp_path: Path, writer: LogWriter, service_id: str
+) -> None:
+    # Slow probes: the adopted replica must be ready before any probe has run again.
+    slow = ProbeSpec("http", 0, "/healthz", period_s=60, timeout_s=1.0)
+    first = Supervisor(tmp_path / "runtime", writer)
+    replica = first.ensure(spec(service_id, readiness=HEALTHZ))
+    await until(lambda: replica.status.ready, "ready")
+    await first.detach_all()
+
+    second = Supervisor(tmp_path / "runtime", writer)
+    adopted = second.ensure(spec(service_id, readiness=replace(slow, initial_delay_s=60)))
+    try:
+        await until(lambda: adopted.status.pid is not None, "adopted")
+        assert adopted.status.ready, "it took traffic before the restart and still does"
+        assert adopted.status.phase is Phase.RUNNING
+    finally:
+        await second.stop(adopted.spec.name)
+
+
+def _supervise_then_exit(runtime: str, service_id: str, database_url: str) -> None:
+    """A control plane in a child process: start a replica, wait until it is ready, then
+    leave normally — its event loop closes, which must not take the replica with it."""
+
+    async def main() -> None:
+        store = Store(database_url)
+        logs = LogWriter(store)
+        logs.start()
+        sup = Supervisor(Path(runtime), logs)
+        replica = sup.ensure(spec(service_id, readiness=HEALTHZ))
+        await until(lambda: replica.status.ready, "ready in the child")
+        await sup.detach_all()
+        await logs.close()
+        await store.close()
+
+    asyncio.run(main())
+
+
+async def test_replicas_outlive_a_control_plane_that_exits_normally(
+    tmp_path: Path, writer: LogWriter, service_id: str, store: Store
+) -> None:
+    runtime = tmp_path / "runtime"
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(
+        target=_supervise_then_exit,
+        args=(str(runtime), service_id, store.url.render_as_string(hide_password=False)),
+    )
+    child.start()
+    await loop.run_in_executor(None, child.join, DEADLINE_S)
+    assert child.exitcode == 0
+    state = json.loads((runtime / "shop-stage-api-0" / "state.json").read_text())
+    assert alive(state["pid"]), "the replica survived its control plane's exit"
+    adopter = Supervisor(runtime, writer)
+    adopted = adopter.ensure(spec(service_id, readiness=HEALTHZ))
+    try:
+        await until(lambda: adopted.status.ready, "adopted")
+        assert adopted.status.pid == state["pid"]
+    finally:
+        await adopter.stop(adopted.spec.name)
+    assert not alive(state["pid"])
+    assert not (runtime / "shop-stage-api-0").exists(), "a stopped replica leaves no files"
+
+
+async def test_a_process_spawned_but_never_recorded_is_adopted_not_doubled(
+    tmp_path: Path, writer: LogWriter, service_id: str
+) -> None:
+    # What a control plane killed between fork and recording the pid leaves behind: a
+    # state.json naming a spawn token and a port, and a process carrying that token.
+    home = tmp_path / "runtime" / "shop-stage-api-0"
+    home.mkdir(parents=True)
+    port = free_port()
+    token = "f00dfeed12345678"
+    (home / "state.json").write_text(json.dumps({"port": port, "spawning": token}))
+    orphan = subprocess.Popen(  # noqa: ASYNC220 - an orphan, as a killed spawner leaves it
+        [sys.executable, "app.py"],
+        cwd=EXAMPLE,
+        env={**os.environ, "PORT": str(port), supervisor_module.SPAWN_TOKEN_ENV: token},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    sup = Supervisor(tmp_path / "runtime", writer)
+    replica = sup.ensure(spec(service_id, readiness=HEALTHZ))
+    try:
+        await until(lambda: replica.status.ready, "ready")
+        assert replica.status.pid == orphan.pid
+        assert replica.status.port == port
+        assert replica.status.restarts == 0
+    finally:
+        await sup.stop(replica.spec.name)
+        orphan.wait(DEADLINE_S)
+
+
+async def test_a_command_that_cannot_start_backs_off_with_the_reason(
+    supervisor: Supervisor, service_id: str, tmp_path: Path
+) -> None:
+    replica = supervisor.ensure(spec(service_id, command=["no-such-program-here"], cwd=tmp_path))
+    await until(lambda: replica.status.phase is Phase.CRASH_LOOP, "crash loop")
+    assert replica.status.message.startswith(
+        f"could not start 'no-such-program-here' in {tmp_path}: No such file or directory; "
+        "restarting in"
+    )
+    assert replica.status.pid is None and not replica.status.ready
+
+
+async def test_an_unfinished_last_line_is_not_joined_to_the_next_process_output(
+    supervisor: Supervisor, writer: LogWriter, store: Store, service_id: str
+) -> None:
+    # Each run prints a line without a newline and dies; the next run does the same.
+    script = "import sys; sys.stdout.write('no newline'); sys.stdout.flush(); sys.exit(1)"
+    replica = supervisor.ensure(spec(service_id, command=[sys.executable, "-c", script]))
+    await until(lambda: replica.status.restarts >= 3, "three restarts")
+    await supervisor.stop(replica.spec.name)
+    async with store.read() as session:
+        lines = [r.message for r in await read_lines(session, LogQuery(service_id), 100)]
+    assert lines and set(lines) == {"no newline"}, lines
