@@ -147,6 +147,8 @@ def _banner(config: ServerConfig, port: int, store: Store, out: TextIO, first: b
         "Enclii is running — Clear to deploy",
         f"  API       {base}/graphql   (GraphiQL in a browser)",
         f"  UI        {base}/",
+        f"  Router    http://{config.host}:{config.router_port}   "
+        f"(each service at http://<service>.<env>.<project>.localhost:{config.router_port})",
         f"  Health    {base}/healthz   {base}/readyz",
         f"  Store     {store_text}",
         f"  Data dir  {config.data_dir}",

@@ -1,5 +1,5 @@
 """The local data plane, as the server starts it: the platform key, the log writer, the
-controllers and the log retention sweep.
+router process, the controllers and the retention sweep.
 
 ``enclii serve`` passes ``start_local_plane`` to the server, which calls it once the store
 and the event hub are up; the server itself knows nothing of controllers (the API never
@@ -18,9 +18,11 @@ from reconcile.builds import BuildController
 from reconcile.deployments import DeploymentController
 from reconcile.host import ControllerHost, Hosted
 from reconcile.local.driver import LocalDriver
+from reconcile.local.router_process import RouterError, RouterPortInUse, RouterProcess
 from reconcile.signing import PlatformKey
 from store.blobs import BlobStore
 from store.db import Store
+from store.errors import ConfigurationError
 from store.events import BUILDS_STREAM, DEPLOYMENTS_STREAM
 from store.hub import EventHub
 from store.logs import LogWriter, prune
@@ -29,19 +31,33 @@ from store.metrics import prune_metrics
 log = logging.getLogger(__name__)
 
 RETENTION_SWEEP_S: Final = 600.0
+DEFAULT_ROUTER_PORT: Final = 8080
 
 
 class LocalPlane:
     """What runs beside the API on this machine."""
 
-    def __init__(self, store: Store, hub: EventHub, data_dir: Path) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hub: EventHub,
+        data_dir: Path,
+        *,
+        router_port: int = DEFAULT_ROUTER_PORT,
+        router_host: str = "127.0.0.1",
+    ) -> None:
         self.store = store
+        self.router = RouterProcess(
+            data_dir, router_port, router_host, database_url=store.url_for_children()
+        )
         self.key = PlatformKey.load_or_create(data_dir)
         self.logs = LogWriter(store)
         builds = BuildController(
             store, data_dir, self.key, BlobStore(data_dir / "blobs"), self.logs
         )
-        self.driver = LocalDriver(data_dir, self.logs, on_change=self._replica_changed)
+        self.driver = LocalDriver(
+            data_dir, self.logs, on_change=self._replica_changed, router_url=self.router.url
+        )
         deployments = DeploymentController(store, self.driver, self.key)
         self.host = ControllerHost(
             store,
@@ -51,6 +67,12 @@ class LocalPlane:
         self._retention: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        try:
+            await self.router.ensure()
+        except RouterPortInUse as exc:
+            raise ConfigurationError(str(exc)) from None
+        except RouterError as exc:
+            raise ConfigurationError(f"the router did not start: {exc}") from None
         self.logs.start()
         await self.host.start()
         self._retention = asyncio.get_running_loop().create_task(self._sweep())
@@ -90,11 +112,19 @@ class LocalPlane:
         await self.logs.close()
 
     async def stop_workloads(self) -> None:
-        """Stop every replica of this machine (tests; a machine being retired)."""
+        """Stop every replica and the router of this machine (tests; a machine retired)."""
         await self.driver.stop_everything()
+        await self.router.stop()
 
 
-async def start_local_plane(store: Store, hub: EventHub, data_dir: Path) -> LocalPlane:
-    plane = LocalPlane(store, hub, data_dir)
+async def start_local_plane(
+    store: Store,
+    hub: EventHub,
+    data_dir: Path,
+    *,
+    router_port: int = DEFAULT_ROUTER_PORT,
+    router_host: str = "127.0.0.1",
+) -> LocalPlane:
+    plane = LocalPlane(store, hub, data_dir, router_port=router_port, router_host=router_host)
     await plane.start()
     return plane

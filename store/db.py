@@ -149,6 +149,11 @@ class Store:
             for callback in self._after_commit:
                 callback(pending)
 
+    def url_for_children(self) -> str:
+        """The URL, password included, for a process of ours that opens its own store (the
+        router); hand it over in the environment, never on a command line."""
+        return self.url.render_as_string(hide_password=False)
+
     def asyncpg_dsn(self) -> str:
         """The URL in the form asyncpg.connect() takes, for connections outside the pool."""
         return self.url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -31,7 +31,7 @@ from store.db import Store
 from store.hub import EventHub
 from store.migrate import upgrade
 from store.models import Base
-from tests.helpers import Api, LiveServer, start_live_server
+from tests.helpers import Api, LiveServer, reap_data_plane, start_live_server
 
 PG_ADMIN_URL = os.environ.get(
     "ENCLII_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -195,3 +195,13 @@ async def live_server(app_state: AppState) -> AsyncIterator[LiveServer]:
     """The app served by uvicorn on a real socket of this machine."""
     async with start_live_server(create_app(app_state)) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _reap_data_planes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Routers and replicas outlive the control plane by design; none outlives its test."""
+    # Taken before the test, so tmp_path is torn down after this fixture, not before.
+    root = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if root is not None:
+        reap_data_plane(root)

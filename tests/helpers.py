@@ -205,6 +205,11 @@ class ServerProcess:
     port: int
     log_path: Path
     data_dir: Path
+    router_port: int = 0
+
+    @property
+    def router_url(self) -> str:
+        return f"http://127.0.0.1:{self.router_port}"
 
     @property
     def http_url(self) -> str:
@@ -240,9 +245,16 @@ class ServerProcess:
 
 
 def start_server_process(
-    data_dir: Path, *, database_url: str | None = None, extra_env: dict[str, str] | None = None
+    data_dir: Path,
+    *,
+    database_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    router_port: int | None = None,
 ) -> ServerProcess:
+    """Start ``enclii serve`` and wait until it is ready; pass the router port of an earlier
+    server on the same data dir to have the new one adopt its router."""
     port = free_port()
+    router_port = router_port or free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
@@ -255,7 +267,7 @@ def start_server_process(
         "--port",
         str(port),
         "--router-port",
-        str(free_port()),
+        str(router_port),
     ]
     if database_url:
         args += ["--database-url", database_url]
@@ -264,7 +276,7 @@ def start_server_process(
         process = subprocess.Popen(
             args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = ServerProcess(process, port, log_path, data_dir)
+    server = ServerProcess(process, port, log_path, data_dir, router_port)
     deadline = time.monotonic() + DEADLINE_S
     while True:
         if process.poll() is not None:
@@ -280,3 +292,27 @@ def start_server_process(
             server.terminate()
             raise AssertionError(f"enclii serve was not ready in {DEADLINE_S}s:\n{server.output()}")
         time.sleep(0.1)
+
+
+def reap_data_plane(root: Path) -> int:
+    """SIGKILL every router and replica recorded under ``root`` (a test's data dirs): they
+    are built to outlive the control plane, so a test must end them itself. Returns how
+    many were still running."""
+    import psutil
+
+    from reconcile.local.processes import alive
+
+    killed = 0
+    for state_file in [*root.glob("**/router/state.json"), *root.glob("**/runtime/*/state.json")]:
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            continue
+        pid = state.get("pid")
+        if isinstance(pid, int) and alive(pid, state.get("create_time")):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).wait(5)
+            killed += 1
+    return killed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from pathlib import Path
 from typing import Annotated
@@ -157,7 +158,8 @@ def serve(
         err.print("[red]error:[/red] --rate-limit and --rate-burst must be positive.")
         raise typer.Exit(ExitCode.VALIDATION)
     try:
-        asyncio.run(run(config, plane=start_local_plane))
+        plane = functools.partial(start_local_plane, router_port=router_port, router_host=host)
+        asyncio.run(run(config, plane=plane))
     except ConfigurationError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(ExitCode.VALIDATION) from None
