@@ -90,7 +90,8 @@ class _Server(uvicorn.Server):
 
     async def _drain_then_exit(self) -> None:
         try:
-            await asyncio.wait_for(self._drain(), DRAIN_DEADLINE_S)
+            async with asyncio.timeout(DRAIN_DEADLINE_S):
+                await self._drain()
         except Exception:
             log.exception("closing subscriptions failed; stopping anyway")
         finally:

@@ -41,6 +41,7 @@ from resolvers.context import Actor
 from resolvers.errors import Unauthenticated
 from resolvers.identity.authenticate import Authenticator
 from resolvers.identity.ratelimit import RateLimiter
+from store.aio import cancel_and_wait
 from store.db import Store
 from store.models import ApiToken
 
@@ -151,9 +152,7 @@ class Connections:
 
     async def close(self) -> None:
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            await cancel_and_wait(self._sweeper)
         for timer in self._expiry.values():
             timer.cancel()
 

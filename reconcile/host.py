@@ -19,6 +19,7 @@ from typing import Any, Final
 import asyncpg
 
 from reconcile.runner import Controller, Runner
+from store.aio import cancel_and_wait
 from store.db import Store
 from store.hub import EventHub
 
@@ -68,11 +69,7 @@ class ControllerHost:
 
     async def _unlead(self) -> None:
         self.leading.clear()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         for runner in self.runners.values():
             await runner.stop()
@@ -94,9 +91,11 @@ class ControllerHost:
                     conn.add_termination_listener(lambda _c, ev=lost: ev.set())
                     while not lost.is_set():
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(lost.wait(), RETRY_S)
+                            async with asyncio.timeout(RETRY_S):
+                                await lost.wait()
                         if not lost.is_set():
-                            await asyncio.wait_for(conn.fetchval("SELECT 1"), RETRY_S)
+                            async with asyncio.timeout(RETRY_S):
+                                await conn.fetchval("SELECT 1")
                     log.warning("lost the leader lock's connection; controllers stop")
             except asyncio.CancelledError:
                 raise
@@ -110,8 +109,6 @@ class ControllerHost:
 
     async def stop(self) -> None:
         if self._election is not None:
-            self._election.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._election
+            await cancel_and_wait(self._election)
             self._election = None
         await self._unlead()

@@ -9,7 +9,6 @@ calls a driver).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 from typing import Final
@@ -20,6 +19,7 @@ from reconcile.host import ControllerHost, Hosted
 from reconcile.local.driver import LocalDriver
 from reconcile.local.router_process import RouterError, RouterPortInUse, RouterProcess
 from reconcile.signing import PlatformKey
+from store.aio import cancel_and_wait
 from store.blobs import BlobStore
 from store.db import Store
 from store.errors import ConfigurationError
@@ -102,9 +102,7 @@ class LocalPlane:
 
     async def stop(self) -> None:
         if self._retention is not None:
-            self._retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention
+            await cancel_and_wait(self._retention)
         await self.host.stop()
         # Replicas (and the router) keep running and serving: a restarted control plane
         # adopts them. ``stop_workloads`` is for when they should go too.

@@ -12,13 +12,14 @@ woken — that is what makes running one twice harmless.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, Protocol
+
+from store.aio import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,8 @@ class Runner:
         stats.running += 1
         stats.most_at_once = max(stats.most_at_once, stats.running)
         try:
-            result = await asyncio.wait_for(self.controller.reconcile(key), self.controller.timeout)
+            async with asyncio.timeout(self.controller.timeout):
+                result = await self.controller.reconcile(key)
         except PermanentError as exc:
             stats.failures = 0
             stats.last_error = str(exc)
@@ -187,15 +189,12 @@ class Runner:
 
     async def idle(self, within: float) -> None:
         """Wait until nothing is queued or running (timers may still be pending)."""
-        await asyncio.wait_for(self._idle.wait(), within)
+        async with asyncio.timeout(within):
+            await self._idle.wait()
 
     async def stop(self) -> None:
         for _, handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []

@@ -11,12 +11,12 @@ timing. A periodic poll bounds how late an event can be if a wake-up is ever los
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from store.aio import cancel_and_wait
 from store.events import EventRecord, read_events, stream_head
 from store.pg_listener import PgListener
 
@@ -248,8 +248,4 @@ class EventHub:
             for sub in tuple(tail.subscribers):
                 sub.offer(None)
         tasks = [*self._tasks, *([self._poller] if self._poller else [])]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*tasks, ignore_errors=True)

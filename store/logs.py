@@ -363,7 +363,8 @@ class LogWriter:
             linger = self._oldest + self._interval - asyncio.get_running_loop().time()
             if linger > 0 and not self._pending.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._pending.wait(), linger)
+                    async with asyncio.timeout(linger):
+                        await self._pending.wait()
             self._pending.clear()
             await self._flush()
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from store.aio import cancel_and_wait
 from store.events import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class PgListener:
         """Start listening; return once the first LISTEN is in place."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="pg-listener")
         try:
-            await asyncio.wait_for(self.connected.wait(), within)
+            async with asyncio.timeout(within):
+                await self.connected.wait()
         except TimeoutError:
             await self.stop()
             raise TimeoutError(
@@ -90,11 +92,11 @@ class PgListener:
                 self._on_reconnect()
                 while not lost.is_set():
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), self._liveness_interval)
+                        async with asyncio.timeout(self._liveness_interval):
+                            await lost.wait()
                     if not lost.is_set():
-                        await asyncio.wait_for(
-                            self._conn.fetchval("SELECT 1"), self._liveness_interval
-                        )
+                        async with asyncio.timeout(self._liveness_interval):
+                            await self._conn.fetchval("SELECT 1")
                 log.warning("LISTEN connection lost; reconnecting")
             except asyncio.CancelledError:
                 raise
@@ -111,7 +113,5 @@ class PgListener:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None

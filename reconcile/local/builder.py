@@ -173,7 +173,8 @@ async def _run(
             await log("build", raw.decode(errors="replace").rstrip("\n"))
 
     try:
-        await asyncio.wait_for(asyncio.gather(pump(), process.wait()), remaining)
+        async with asyncio.timeout(remaining):
+            await asyncio.gather(pump(), process.wait())
     except TimeoutError:
         _kill_group(process.pid)
         await process.wait()

@@ -26,7 +26,8 @@ class ProbeResult:
 
 async def probe_once(spec: ProbeSpec, host: str = "127.0.0.1") -> ProbeResult:
     try:
-        return await asyncio.wait_for(_probe(spec, host), spec.timeout_s)
+        async with asyncio.timeout(spec.timeout_s):
+            return await _probe(spec, host)
     except TimeoutError:
         what = f"GET {spec.path}" if spec.kind == "http" else "connect"
         return ProbeResult(False, f"{what} on port {spec.port} timed out after {spec.timeout_s:g}s")

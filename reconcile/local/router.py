@@ -79,6 +79,7 @@ from reconcile.local.routing import (
     normalise_host,
     read_table,
 )
+from store.aio import cancel_and_wait
 from store.db import Store
 from store.metrics import WINDOW_S, Tally, add_window
 
@@ -672,11 +673,7 @@ class Router:
             await self._runner.cleanup()
         if closing:
             await asyncio.wait(closing, timeout=WS_CLOSE_TIMEOUT_S)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         await self.metrics.flush(FINAL_FLUSH_DEADLINE_S)
         if self._session is not None:
             await self._session.close()
@@ -994,10 +991,7 @@ async def relay_messages(local: WebSocket, remote: WebSocket) -> None:
         other = inbound if first is outbound else outbound
         await asyncio.wait({other}, timeout=WS_CLOSE_TIMEOUT_S)
     finally:
-        for task in (outbound, inbound):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(outbound, inbound, ignore_errors=True)
 
 
 # -- the process ------------------------------------------------------------------------------

@@ -65,7 +65,8 @@ async def git_sha(folder: Path) -> str | None:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        out, _ = await asyncio.wait_for(process.communicate(), GIT_TIMEOUT_S)
+        async with asyncio.timeout(GIT_TIMEOUT_S):
+            out, _ = await process.communicate()
     except (FileNotFoundError, TimeoutError):
         return None
     sha = out.decode().strip()

@@ -38,6 +38,7 @@ import psutil
 
 from reconcile.local.probes import ProbeSpec, ProbeTracker, probe_once
 from reconcile.local.processes import alive, free_port, signal_group, start_time
+from store.aio import cancel_and_wait
 from store.logs import MAX_MESSAGE, LogWriter, RawLine
 from store.models import utcnow
 
@@ -282,7 +283,8 @@ class Replica:
                 pass
 
         try:
-            await asyncio.wait_for(read_all(self._cursors), TAIL_SETTLE_S)
+            async with asyncio.timeout(TAIL_SETTLE_S):
+                await read_all(self._cursors)
         except Exception:
             log.exception("reading the last output of %s failed", self.spec.name)
 
@@ -358,18 +360,18 @@ class Replica:
         stopping it)."""
         exited = asyncio.ensure_future(self._exited())
         probing = asyncio.ensure_future(self._run_probes())
-        done, _ = await asyncio.wait({exited, probing}, return_when=asyncio.FIRST_COMPLETED)
-        probing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await probing
+        try:
+            done, _ = await asyncio.wait({exited, probing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Also when we are cancelled (detach): a probe loop left behind would go on
+            # probing, and marking ready, a replica nobody supervises.
+            await cancel_and_wait(*(task for task in (probing, exited) if not task.done()))
         if self._stopping:
-            exited.cancel()
             return None
         if exited in done:
             code = exited.result()
             return f"exited with code {code}" if code is not None else "exited"
-        exited.cancel()
-        reason = probing.result() if not probing.cancelled() else "liveness failed"
+        reason = probing.result()
         await self._terminate()
         return reason
 
@@ -428,11 +430,13 @@ class Replica:
             return
         signal_group(pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(self._exited(), self.spec.grace_s)
+            async with asyncio.timeout(self.spec.grace_s):
+                await self._exited()
         except TimeoutError:
             signal_group(pid, signal.SIGKILL)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exited(), KILL_WAIT_S)
+                async with asyncio.timeout(KILL_WAIT_S):
+                    await self._exited()
 
     async def stop(self) -> None:
         """Stop the process (SIGTERM, grace, SIGKILL) and forget it."""
@@ -449,11 +453,7 @@ class Replica:
 
     async def detach(self) -> None:
         """Stop supervising, leave the process running (the control plane is going away)."""
-        for task in (self._monitor, self._tailer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._monitor, self._tailer)
         self._monitor = self._tailer = None
         await self._settle_tail()
         self._save()
@@ -690,7 +690,8 @@ class Replica:
                     await asyncio.sleep(TAIL_INTERVAL_S)
 
         try:
-            await asyncio.wait_for(settled(), TAIL_SETTLE_S)
+            async with asyncio.timeout(TAIL_SETTLE_S):
+                await settled()
         except TimeoutError:
             log.warning(
                 "log lines of %s are not stored yet; saving the offsets anyway", self.spec.name
@@ -707,7 +708,8 @@ class Replica:
                 pass
 
         try:
-            await asyncio.wait_for(drain(), TAIL_SETTLE_S)
+            async with asyncio.timeout(TAIL_SETTLE_S):
+                await drain()
         except Exception:
             # Not lost: the offsets saved below stop before it, for the next tailer.
             log.exception("reading the last output of %s failed", self.spec.name)

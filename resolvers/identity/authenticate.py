@@ -11,7 +11,6 @@ nothing per request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from resolvers.errors import Unauthenticated
 from resolvers.identity.oidc import Identity, OidcVerifier
 from resolvers.identity.rbac import strongest
 from resolvers.identity.tokens import PREFIX, hash_secret, well_formed
+from store.aio import cancel_and_wait
 from store.audit import append_audit
 from store.db import Store
 from store.ids import new_id
@@ -256,10 +256,7 @@ class Authenticator:
         return user
 
     async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*self._background, ignore_errors=True)
 
 
 def _expiry(timestamp: float) -> datetime:
