@@ -7,7 +7,6 @@ import asyncio
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import httpx
 import psutil
 from sqlalchemy.engine import make_url
 
+from reconcile.local.processes import free_port as free_port
+from reconcile.local.processes import kill_recorded
 from resolvers.bootstrap import bootstrap
 from resolvers.context import Context
 from resolvers.projects import create_environment, create_project
@@ -164,17 +165,16 @@ async def seed(url: str, services: int, project_slug: str = "bench") -> Seeded:
         await store.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]
     port: int
+    router_port: int = 0
+    data_dir: Path | None = None
+
+    @property
+    def router_url(self) -> str:
+        return f"http://127.0.0.1:{self.router_port}"
 
     @property
     def url(self) -> str:
@@ -190,6 +190,7 @@ def server(database_url: str) -> Iterator[Server]:
     """`enclii serve` as its own process, as in production."""
     with tempfile.TemporaryDirectory(prefix="enclii-bench-data-") as data_dir:
         port = free_port()
+        router_port = free_port()
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -201,7 +202,7 @@ def server(database_url: str) -> Iterator[Server]:
                 "--port",
                 str(port),
                 "--router-port",
-                str(free_port()),
+                str(router_port),
                 "--database-url",
                 database_url,
                 "--log-level",
@@ -215,7 +216,7 @@ def server(database_url: str) -> Iterator[Server]:
             cwd=REPO,
             stdout=subprocess.DEVNULL,
         )
-        srv = Server(process, port)
+        srv = Server(process, port, router_port, Path(data_dir))
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -234,3 +235,5 @@ def server(database_url: str) -> Iterator[Server]:
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+            # The router and replicas outlive enclii serve by design; a benchmark must not.
+            kill_recorded(Path(data_dir))

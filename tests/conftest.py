@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from graph.app import AppState, create_app
+from reconcile.local.processes import kill_recorded
 from resolvers.bootstrap import Bootstrap, bootstrap
 from resolvers.context import Context
 from resolvers.identity.authenticate import Authenticator
@@ -31,7 +32,7 @@ from store.db import Store
 from store.hub import EventHub
 from store.migrate import upgrade
 from store.models import Base
-from tests.helpers import Api, LiveServer, reap_data_plane, start_live_server
+from tests.helpers import Api, LiveServer, start_live_server
 
 PG_ADMIN_URL = os.environ.get(
     "ENCLII_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -204,4 +205,4 @@ def _reap_data_planes(request: pytest.FixtureRequest) -> Iterator[None]:
     root = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
     yield
     if root is not None:
-        reap_data_plane(root)
+        kill_recorded(root)

@@ -3,6 +3,10 @@ mutation creates yet, such as releases and runtimes)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import zipfile
+from pathlib import Path
 from typing import Any
 
 from resolvers.context import Context
@@ -94,3 +98,31 @@ async def add_runtime(
         )
         session.add(runtime)
     return runtime
+
+
+def make_wheel(directory: Path, name: str = "tiny", version: str = "1.0") -> Path:
+    """A real, minimal pure-Python wheel: pip installs it with no network and no build
+    step, so builds in tests resolve a true dependency offline."""
+    directory.mkdir(parents=True, exist_ok=True)
+    dist_info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": f"VERSION = {version!r}\n".encode(),
+        f"{dist_info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        ).encode(),
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: enclii-tests\nRoot-Is-Purelib: true\n"
+            b"Tag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    wheel = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+        archive.writestr(f"{dist_info}/RECORD", "\n".join(record) + "\n")
+    return wheel

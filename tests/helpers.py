@@ -22,6 +22,7 @@ from sqlalchemy import event
 from starlette.types import ASGIApp
 from websockets.asyncio.client import ClientConnection, connect
 
+from reconcile.local.processes import free_port as free_port
 from store.db import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,13 +55,6 @@ class Api:
             raise GraphQLErrors(body["errors"])
         data: dict[str, Any] = body["data"]
         return data
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -292,27 +286,3 @@ def start_server_process(
             server.terminate()
             raise AssertionError(f"enclii serve was not ready in {DEADLINE_S}s:\n{server.output()}")
         time.sleep(0.1)
-
-
-def reap_data_plane(root: Path) -> int:
-    """SIGKILL every router and replica recorded under ``root`` (a test's data dirs): they
-    are built to outlive the control plane, so a test must end them itself. Returns how
-    many were still running."""
-    import psutil
-
-    from reconcile.local.processes import alive
-
-    killed = 0
-    for state_file in [*root.glob("**/router/state.json"), *root.glob("**/runtime/*/state.json")]:
-        try:
-            state = json.loads(state_file.read_text())
-        except (OSError, ValueError):
-            continue
-        pid = state.get("pid")
-        if isinstance(pid, int) and alive(pid, state.get("create_time")):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(psutil.Error):
-                psutil.Process(pid).wait(5)
-            killed += 1
-    return killed

@@ -7,9 +7,11 @@ A pid alone is not an identity — the kernel reuses them — so a recorded proc
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
+from pathlib import Path
 
 import psutil
 
@@ -48,3 +50,22 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def kill_recorded(root: Path) -> int:
+    """SIGKILL every router and replica recorded under ``root`` (their ``state.json``
+    files), for tests and benchmarks that must leave no process behind — the data plane is
+    built to outlive the control plane. Returns how many were still running."""
+    killed = 0
+    for state_file in [*root.glob("**/router/state.json"), *root.glob("**/runtime/*/state.json")]:
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            continue
+        pid = state.get("pid")
+        if isinstance(pid, int) and alive(pid, state.get("create_time")):
+            signal_group(pid, signal.SIGKILL)
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).wait(5)
+            killed += 1
+    return killed

@@ -36,6 +36,7 @@ from reconcile.local.builder import (
 )
 from reconcile.local.sources import git_sha, prepare_source
 from store.blobs import BlobStore
+from tests.factories import make_wheel
 
 T = TypeVar("T")
 PY_CMD = ["python", "app.py"]
@@ -236,7 +237,8 @@ class PythonBuilds:
 
 PYTHON_APP = {
     "app.py": "print('hello')\n",
-    "requirements.txt": "",
+    # A real dependency, installed offline from a wheel in the source (see make_wheel).
+    "requirements.txt": "./wheels/tiny-1.0-py3-none-any.whl\n",
     "lib/util.py": "VALUE = 1\n",
     ".git/HEAD": "ref: refs/heads/main\n",
     "__pycache__/app.cpython-311.pyc": "stale",
@@ -248,9 +250,10 @@ PYTHON_APP = {
 
 @pytest.fixture(scope="module")
 def python_builds(tmp_path_factory: pytest.TempPathFactory) -> PythonBuilds:
-    """One Python source (an empty requirements.txt) built twice, into two roots, at once."""
+    """One Python source (requiring a local wheel) built twice, into two roots, at once."""
     base = tmp_path_factory.mktemp("python-builds")
     source = write(base / "source", PYTHON_APP)
+    make_wheel(source / "wheels")
     plan = detect(source, None)
     logs: list[tuple[str, str]] = []
 
@@ -276,16 +279,22 @@ def test_python_build_makes_a_venv_and_copies_the_app(python_builds: PythonBuild
     assert sorted(p.name for p in root.iterdir()) == ["app", "venv"]
     assert (root / "venv" / "bin" / "python").exists()
     site = _site_packages(root)
-    assert (site / "pip").is_dir()
+    assert (site / "tiny" / "__init__.py").is_file()
+    # The venv is seeded without pip: Enclii's own pip installs into it.
+    assert not (site / "pip").exists()
     app_files = sorted(str(p.relative_to(root / "app")) for p in (root / "app").rglob("*"))
-    assert app_files == ["app.py", "lib", "lib/util.py", "requirements.txt"]
+    assert app_files == [
+        "app.py",
+        "lib",
+        "lib/util.py",
+        "requirements.txt",
+        "wheels",
+        "wheels/tiny-1.0-py3-none-any.whl",
+    ]
     assert (root / "app" / "app.py").read_text() == "print('hello')\n"
 
-    names = {p.name for p in built.packages}
-    assert "pip" in names
-    assert all(p.ecosystem == "pypi" and p.version for p in built.packages)
-    pip_version = next(p.version for p in built.packages if p.name == "pip")
-    assert (site / f"pip-{pip_version}.dist-info").is_dir()
+    assert [(p.ecosystem, p.name, p.version) for p in built.packages] == [("pypi", "tiny", "1.0")]
+    assert (site / "tiny-1.0.dist-info").is_dir()
 
     assert built.digest.startswith("sha256:") and len(built.digest) == 7 + 64
     assert built.digest == tree_digest(root, ["python", "app.py"])
@@ -298,8 +307,10 @@ def test_python_build_streams_its_log(python_builds: PythonBuilds) -> None:
     assert {stream for stream, _ in logs} == {"build"}
     lines = [line for _, line in logs]
     assert lines[0] == f"building a python release from {python_builds.source}"
-    assert lines[1] == f"$ {shlex.join([sys.executable, '-m', 'venv', str(root / 'venv')])}"
-    pip = [str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "--no-input"]
+    venv = [sys.executable, "-m", "venv", "--without-pip", str(root / "venv")]
+    assert lines[1] == f"$ {shlex.join(venv)}"
+    target = str(root / "venv" / "bin" / "python")
+    pip = [sys.executable, "-m", "pip", "--python", target, "install", "--no-input"]
     assert f"$ {shlex.join([*pip, '-r', 'requirements.txt'])}" in lines
     built = python_builds.one
     assert lines[-1] == (
@@ -333,7 +344,7 @@ def test_the_digest_covers_the_app_the_packages_and_the_command(
     assert tree_digest(copy, PY_CMD) != digest
     (copy / "app" / "lib" / "new.py").unlink()
 
-    init = _site_packages(copy) / "pip" / "__init__.py"
+    init = _site_packages(copy) / "tiny" / "__init__.py"
     original = init.read_bytes()
     init.write_bytes(original + b"\n# patched\n")
     assert tree_digest(copy, PY_CMD) != digest
@@ -360,7 +371,8 @@ async def test_a_failing_step_names_the_command_and_exit_code(
     logs: list[tuple[str, str]] = []
     with pytest.raises(BuildError) as raised:
         await build(source, root, detect(source, None), collector(logs))
-    pip = [str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "--no-input"]
+    target = str(root / "venv" / "bin" / "python")
+    pip = [sys.executable, "-m", "pip", "--python", target, "install", "--no-input"]
     assert str(raised.value) == (
         f"{shlex.join([*pip, '-r', 'requirements.txt'])} failed with exit code 1"
     )
