@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from sqlalchemy import select
 
+from reconcile.autoscale import ScalePolicy
 from reconcile.builds import verify_release
 from reconcile.driver import (
     Driver,
@@ -194,6 +195,7 @@ class DeploymentController:
             replicas=int(spec.get("runtime", {}).get("replicas", {}).get("min", 1)),
             progress_deadline_s=int(deploy.get("progressDeadlineSeconds", 300)),
             rollback_window_s=int(deploy.get("rollbackWindowSeconds", 600)),
+            scaling=ScalePolicy.from_spec(spec),
         )
 
     def _snapshot(self, world: _World, observed: dict[str, list[ReplicaObservation]]) -> Snapshot:
@@ -221,6 +223,7 @@ class DeploymentController:
                     weight=r.weight,
                     warm_until=r.warm_until,
                     replicas=r.replicas_desired,
+                    scaled_at=r.scaled_at,
                 )
                 for r in world.runtimes.values()
             },
@@ -524,6 +527,10 @@ class DeploymentController:
             listed = [r.as_json() for r in sorted(replicas, key=lambda r: r.index)]
             if listed != row.replicas:
                 row.replicas = listed
+            scaled = plan.scaled.get(release_id)
+            if scaled is not None:
+                row.scaled_at, row.scale_reason = utcnow(), scaled[:500]
+                log.info("autoscaled %s %s: %s", world.label, release_id, scaled)
             after = (row.replicas_desired, row.replicas_ready, row.status, row.weight)
             if after != before:
                 await session.flush()
@@ -540,5 +547,6 @@ class DeploymentController:
                         "ready": row.replicas_ready,
                         "desired": row.replicas_desired,
                         "weight": row.weight,
+                        **({"scaled": scaled} if scaled is not None else {}),
                     },
                 )

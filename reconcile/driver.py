@@ -104,6 +104,10 @@ class ReplicaObservation:
     address: str | None  # host:port traffic reaches it at
     message: str
     last_exit: int | None
+    # What the replica uses (None: not measured yet), for autoscaling. Not part of
+    # ``as_json``: it changes on every look, and the runtime row records what lasts.
+    cpu_cores: float | None = None
+    memory_bytes: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {

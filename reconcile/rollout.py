@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from reconcile.autoscale import SYNC_S, ScalePolicy, Usage, recommend
 from reconcile.driver import ReplicaObservation
 from store.models import (
     DeploymentKind,
@@ -48,6 +49,7 @@ class ReleaseFacts:
     replicas: int  # spec.runtime.replicas.min of the release's spec
     progress_deadline_s: int
     rollback_window_s: int
+    scaling: ScalePolicy | None = None  # spec.autoscaling.hpa with replicas min..max
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class RuntimeFacts:
     weight: int
     warm_until: datetime | None
     replicas: int  # replicas wanted when last decided
+    scaled_at: datetime | None = None  # the autoscaler's last change
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Plan:
     retire: set[str] = field(default_factory=set)
     weights: dict[str, int] = field(default_factory=dict)  # release → percent
     warm_until: dict[str, datetime | None] = field(default_factory=dict)
+    scaled: dict[str, str] = field(default_factory=dict)  # release → why the autoscaler moved it
     requeue_after: float | None = None
 
 
@@ -134,11 +138,11 @@ def _split(remaining: int, previous: Mapping[str, int]) -> dict[str, int]:
 
 
 def _describe_failure(
-    release: ReleaseFacts, observed: Sequence[ReplicaObservation], waited_s: float
+    release: ReleaseFacts, wanted: int, observed: Sequence[ReplicaObservation], waited_s: float
 ) -> str:
     ready = ready_count(observed)
     lines = [
-        f"{ready} of {release.replicas} replicas of {release.id} ready after "
+        f"{ready} of {wanted} replicas of {release.id} ready after "
         f"{waited_s:.0f}s (progressDeadlineSeconds {release.progress_deadline_s})"
     ]
     for replica in sorted(observed, key=lambda r: r.index):
@@ -194,8 +198,9 @@ def decide(snapshot: Snapshot) -> Plan:
     if phase is DeploymentPhase.DEPLOYING:
         return _progress(plan, snapshot, current, observed_target, previous)
     if phase is DeploymentPhase.HEALTHY:
-        plan.run[target.id] = target.replicas
-        plan.weights = {target.id: 100} if target.replicas > 0 else {}
+        wanted = _autoscale(plan, snapshot, target, observed_target)
+        plan.run[target.id] = wanted
+        plan.weights = {target.id: 100} if wanted > 0 else {}
         plan.progress = _complete(target)
     elif phase is DeploymentPhase.FAILED:
         _after_failure(plan, snapshot, current)
@@ -211,7 +216,7 @@ def _progress(
     previous: dict[str, int],
 ) -> Plan:
     target = current.to_release
-    wanted = target.replicas
+    wanted = _starting_replicas(snapshot, target, previous)
     ready = min(ready_count(observed_target), wanted)
     plan.run[target.id] = wanted
     for release_id in previous:
@@ -241,10 +246,49 @@ def _progress(
     deadline = current.deadline_at
     if deadline is not None and snapshot.now >= deadline:
         waited = target.progress_deadline_s + (snapshot.now - deadline).total_seconds()
-        return _fail(plan, snapshot, current, _describe_failure(target, observed_target, waited))
+        return _fail(
+            plan, snapshot, current, _describe_failure(target, wanted, observed_target, waited)
+        )
     _keep_warm(plan, snapshot)
     plan.requeue_after = STARTING_REQUEUE_S
     return plan
+
+
+def _starting_replicas(snapshot: Snapshot, target: ReleaseFacts, previous: dict[str, int]) -> int:
+    """How many replicas a deployment brings up: ``replicas.min`` — or, for an autoscaled
+    service, as many as serve now (within the new bounds), so a deploy under load does not
+    drop to the minimum."""
+    if target.scaling is None:
+        return target.replicas
+    serving = [snapshot.runtimes[r].replicas for r in previous if r in snapshot.runtimes]
+    own = snapshot.runtimes.get(target.id)
+    if own is not None and own.replicas:
+        serving.append(own.replicas)
+    return target.scaling.clamp(max(serving, default=target.replicas))
+
+
+def _autoscale(
+    plan: Plan,
+    snapshot: Snapshot,
+    target: ReleaseFacts,
+    observed: Sequence[ReplicaObservation],
+) -> int:
+    """The serving release's replica count: ``replicas.min``, or the autoscaler's answer."""
+    if target.scaling is None:
+        return target.replicas
+    runtime = snapshot.runtimes.get(target.id)
+    current = runtime.replicas if runtime is not None and runtime.replicas else target.replicas
+    usage = [
+        Usage(r.cpu_cores, r.memory_bytes)
+        for r in observed
+        if r.ready and r.cpu_cores is not None and r.memory_bytes is not None
+    ]
+    scaled_at = runtime.scaled_at if runtime is not None else None
+    found = recommend(target.scaling, current, usage, scaled_at, snapshot.now)
+    if found.changed:
+        plan.scaled[target.id] = found.reason
+    plan.requeue_after = SYNC_S
+    return found.replicas
 
 
 def _complete(target: ReleaseFacts) -> str:

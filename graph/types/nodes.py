@@ -665,6 +665,12 @@ class Runtime(Node):
     warm_until: datetime | None = strawberry.field(
         description="Out of traffic but kept running until then, so a rollback is instant."
     )
+    scaled_at: datetime | None = strawberry.field(
+        description="When the autoscaler last changed replicasDesired (spec.autoscaling.hpa)."
+    )
+    scale_reason: str | None = strawberry.field(
+        description="Why it did: the measured utilisation against the target."
+    )
     replicas: list[Replica]
     created_at: datetime
     updated_at: datetime
@@ -680,6 +686,8 @@ class Runtime(Node):
             metrics_ref=row.metrics_ref,
             weight=row.weight,
             warm_until=row.warm_until,
+            scaled_at=row.scaled_at,
+            scale_reason=row.scale_reason,
             replicas=[Replica.from_dict(r) for r in row.replicas or []],
             created_at=row.created_at,
             updated_at=row.updated_at,

@@ -38,6 +38,7 @@ from reconcile.local.processes import alive
 from reconcile.local.router import STATUS_PATH
 from reconcile.local.routing import Backend, RouteEntry, RoutingTable, read_table, write_table
 from reconcile.local.supervisor import STATE_FILE, Replica, ReplicaSpec, Supervisor
+from reconcile.local.usage import UsageMeter
 from store.logs import LogWriter
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class LocalDriver:
         self.runtime_dir = data_dir / "runtime"
         self.router_dir = data_dir / "router"
         self.supervisor = Supervisor(self.runtime_dir, logs, on_change=self._replica_changed)
+        self.usage = UsageMeter()
         self._on_change = on_change
         on_disk = read_table(self.router_dir)
         self._traffic: dict[str, _Traffic] = _traffic_from(on_disk)
@@ -117,6 +119,7 @@ class LocalDriver:
 
     async def observe(self, service_id: str) -> dict[str, list[ReplicaObservation]]:
         found: dict[str, list[ReplicaObservation]] = {}
+        seen: set[str] = set()
         for name in self._names(service_id):
             parsed = parse_workload_name(name)
             assert parsed is not None
@@ -126,7 +129,17 @@ class LocalDriver:
                 _observe(replica, index) if replica is not None else self._unsupervised(name, index)
             )
             if observation is not None:
+                cores, memory = self.usage.measure(name, observation.pid)
+                observation = replace(observation, cpu_cores=cores, memory_bytes=memory)
                 found.setdefault(release_id, []).append(observation)
+                seen.add(name)
+        self.usage.forget(
+            {
+                name
+                for name in self.usage.names() - seen
+                if (parsed := parse_workload_name(name)) and parsed[0] == service_id
+            }
+        )
         return found
 
     def _unsupervised(self, name: str, index: int) -> ReplicaObservation | None:

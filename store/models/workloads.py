@@ -160,6 +160,9 @@ class Runtime(Base):
     replicas: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     # A release out of traffic stays running until then, so a rollback is instant.
     warm_until: Mapped[datetime | None] = mapped_column()
+    # The autoscaler's last change of replicas_desired, and why (utilisation vs. target).
+    scaled_at: Mapped[datetime | None] = mapped_column()
+    scale_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

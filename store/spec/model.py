@@ -308,8 +308,18 @@ class JobSpec(_Model):
 
 
 class Hpa(_Model):
-    cpu_target_utilization: int | None = Field(None, ge=1, le=100)
-    memory_target_utilization: int | None = Field(None, ge=1, le=100)
+    cpu_target_utilization: int | None = Field(
+        None, ge=1, le=100, description="Percent of runtime.cpu each replica should use."
+    )
+    memory_target_utilization: int | None = Field(
+        None, ge=1, le=100, description="Percent of runtime.memory each replica should use."
+    )
+    scale_down_stabilization_seconds: int = Field(
+        300,
+        ge=0,
+        le=3600,
+        description="Scale down only when the last change is at least this old.",
+    )
 
     @model_validator(mode="after")
     def _some_target(self) -> Self:

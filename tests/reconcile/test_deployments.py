@@ -63,6 +63,18 @@ APP = textwrap.dedent(
         sys.exit(3)
     if mode == "slow":
         time.sleep(float(os.environ.get("DELAY", "1")))
+    if mode == "burn":
+        # About a fifth of a core until STOP_FILE appears: load for the autoscaler.
+        import threading
+
+        def burn():
+            while not os.path.exists(os.environ["STOP_FILE"]):
+                end = time.monotonic() + 0.01
+                while time.monotonic() < end:
+                    pass
+                time.sleep(0.04)
+
+        threading.Thread(target=burn, daemon=True).start()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -95,6 +107,9 @@ def spec_yaml(
     strategy: str = "rolling",
     deadline_s: int = 30,
     window_s: int = 600,
+    max_replicas: int | None = None,
+    cpu: str = "500m",
+    hpa: str | None = None,
 ) -> str:
     env_lines = "".join(
         f"    - {{name: {k}, value: {json.dumps(v)}}}\n" for k, v in (env or {}).items()
@@ -110,10 +125,16 @@ def spec_yaml(
         "  runtime:\n"
         f'    cmd: ["{sys.executable}", "app.py"]\n'
         "    ports: [8080]\n"
-        f"    replicas: {{min: {replicas}}}\n"
-        "  health:\n"
+        f"    cpu: {cpu}\n"
+        + (
+            f"    replicas: {{min: {replicas}, max: {max_replicas}}}\n"
+            if max_replicas is not None
+            else f"    replicas: {{min: {replicas}}}\n"
+        )
+        + "  health:\n"
         "    readiness: {httpGet: {path: /healthz}, periodSeconds: 0.2, timeoutSeconds: 2}\n"
         + (f"  env:\n{env_lines}" if env_lines else "")
+        + (f"  autoscaling:\n    hpa: {hpa}\n" if hpa else "")
         + "  deploy:\n"
         f"    strategy: {strategy}\n"
         f"    progressDeadlineSeconds: {deadline_s}\n"
@@ -430,6 +451,54 @@ async def test_a_release_changed_after_signing_is_refused(world: World) -> None:
     assert await world.driver.observe(service.id) == {}
     conditions = {c["type"]: c for c in failed.conditions}
     assert conditions["Verified"]["status"] == "False"
+
+
+async def test_an_autoscaled_service_grows_to_max_under_load_and_shrinks_when_idle(
+    world: World, tmp_path: Path
+) -> None:
+    stop = tmp_path / "stop-burning"
+    service = await world.apply(
+        replicas=1,
+        max_replicas=3,
+        cpu="100m",  # a fifth of a core is 200% of it, against a 50% target
+        hpa="{cpuTargetUtilization: 50, scaleDownStabilizationSeconds: 0}",
+        env={"MODE": "burn", "STOP_FILE": str(stop)},
+    )
+    release = await world.release(service.id)
+    deployment = await deploy(world.ctx, service.id, release.id)
+    await world.converge(
+        service.id, lambda: world.phase_is(deployment.id, DeploymentPhase.HEALTHY), "healthy"
+    )
+    assert (await world.runtimes(service.id))[release.id].replicas_desired == 1
+
+    async def replicas_are(count: int) -> bool:
+        runtime = (await world.runtimes(service.id))[release.id]
+        return runtime.replicas_desired == runtime.replicas_ready == count
+
+    await world.converge(service.id, lambda: replicas_are(3), "scaled up to max (3)")
+    runtime = (await world.runtimes(service.id))[release.id]
+    assert runtime.scaled_at is not None
+    assert runtime.scale_reason is not None
+    assert runtime.scale_reason.startswith("cpu at "), runtime.scale_reason
+    assert "(target 50%)" in runtime.scale_reason
+    assert runtime.scale_reason.endswith("→ 3 replicas"), runtime.scale_reason
+    routed = upstreams(world.table(), default_host("api", "stage", "shop"))
+    assert len(routed[release.id][1]) == 3
+    # Still under load, it never goes past max.
+    for _ in range(3):
+        await world.controller.reconcile(service.id)
+    assert (await world.runtimes(service.id))[release.id].replicas_desired == 3
+
+    stop.touch()
+    await world.converge(service.id, lambda: replicas_are(1), "scaled back down to min (1)")
+    async with world.store.read() as session:
+        events = await read_events(session, project_stream(service.project_id), 0)
+    scaled = [e.payload for e in events if e.type == "runtime.changed" and "scaled" in e.payload]
+    assert scaled[0]["desired"] > 1
+    assert scaled[-1]["desired"] == 1
+    assert "→ 1 replicas" in scaled[-1]["scaled"]
+    # The deployment itself stays what it was: scaling is not a deployment.
+    assert await world.phase_is(deployment.id, DeploymentPhase.HEALTHY)
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
