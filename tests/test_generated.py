@@ -3,6 +3,8 @@ command that regenerates it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from graph import codegen
@@ -15,3 +17,16 @@ def test_schema_graphql_is_current() -> None:
     assert committed == codegen.render(), (
         "schema.graphql is stale; regenerate it with `python -m graph.codegen`"
     )
+
+
+def test_the_typed_client_is_current() -> None:
+    """client/api regenerated from schema.graphql and client/operations is what is
+    committed (ariadne-codegen, in its own pinned environment, created on first use)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "client.codegen", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

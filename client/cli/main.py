@@ -69,7 +69,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the API, GraphiQL and UI.")] = 8000,
     router_port: Annotated[
-        int, typer.Option(help="Port of the router that serves deployed services.")
+        int,
+        typer.Option(
+            envvar="ENCLII_ROUTER_PORT", help="Port of the router that serves deployed services."
+        ),
     ] = 8080,
     database_url: DatabaseUrlOption = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",

@@ -1,0 +1,735 @@
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Optional, Union
+
+from .add_route import AddRoute
+from .apply_service import ApplyService
+from .base_client import GqlBaseClient
+from .base_model import UNSET, UnsetType
+from .create_environment import CreateEnvironment
+from .create_project import CreateProject
+from .create_release import CreateRelease
+from .create_token import CreateToken
+from .deploy import Deploy
+from .deployment_info import DeploymentInfo
+from .follow_deployment import FollowDeployment
+from .follow_logs import FollowLogs
+from .input_types import (
+    AddRouteInput,
+    ApplyServiceInput,
+    CreateEnvironmentInput,
+    CreateProjectInput,
+    CreateReleaseInput,
+    CreateTokenInput,
+    DeployInput,
+    RemoveRouteInput,
+    RollbackInput,
+)
+from .logs import Logs
+from .project_environment import ProjectEnvironment
+from .release_state import ReleaseState
+from .releases import Releases
+from .remove_route import RemoveRoute
+from .rollback import Rollback
+from .routes import Routes
+from .service_by_name import ServiceByName
+from .whoami import Whoami
+
+
+def gql(q: str) -> str:
+    return q
+
+
+class EncliiClient(GqlBaseClient):
+    async def whoami(self, **kwargs: Any) -> Whoami:
+        query = gql("""
+            query Whoami {
+              viewer {
+                user {
+                  id
+                  subject
+                  displayName
+                  email
+                }
+                account {
+                  id
+                  name
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {}
+        response = await self.execute(
+            query=query, operation_name="Whoami", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Whoami.model_validate(data)
+
+    async def create_token(self, input: CreateTokenInput, **kwargs: Any) -> CreateToken:
+        query = gql("""
+            mutation CreateToken($input: CreateTokenInput!) {
+              createToken(input: $input) {
+                __typename
+                ... on CreateTokenSuccess {
+                  secret
+                  token {
+                    id
+                    name
+                    displayPrefix
+                    scopes
+                    expiresAt
+                    project {
+                      slug
+                    }
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="CreateToken", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return CreateToken.model_validate(data)
+
+    async def create_release(
+        self, input: CreateReleaseInput, **kwargs: Any
+    ) -> CreateRelease:
+        query = gql("""
+            mutation CreateRelease($input: CreateReleaseInput!) {
+              createRelease(input: $input) {
+                __typename
+                ... on CreateReleaseSuccess {
+                  release {
+                    id
+                    status
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="CreateRelease", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return CreateRelease.model_validate(data)
+
+    async def release_state(self, id: str, **kwargs: Any) -> ReleaseState:
+        query = gql("""
+            query ReleaseState($id: ID!) {
+              node(id: $id) {
+                __typename
+                ... on Release {
+                  id
+                  status
+                  statusReason
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="ReleaseState", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return ReleaseState.model_validate(data)
+
+    async def deploy(self, input: DeployInput, **kwargs: Any) -> Deploy:
+        query = gql("""
+            mutation Deploy($input: DeployInput!) {
+              deploy(input: $input) {
+                __typename
+                ... on DeploySuccess {
+                  deployment {
+                    ...DeploymentView
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment DeploymentView on Deployment {
+              id
+              kind
+              strategy
+              phase
+              reason
+              createdAt
+              startedAt
+              finishedAt
+              conditions {
+                type
+                status
+                reason
+                message
+              }
+              fromRelease {
+                id
+              }
+              toRelease {
+                id
+                status
+              }
+              service {
+                id
+                name
+                environment {
+                  name
+                }
+                project {
+                  slug
+                }
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="Deploy", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Deploy.model_validate(data)
+
+    async def rollback(self, input: RollbackInput, **kwargs: Any) -> Rollback:
+        query = gql("""
+            mutation Rollback($input: RollbackInput!) {
+              rollback(input: $input) {
+                __typename
+                ... on RollbackSuccess {
+                  deployment {
+                    ...DeploymentView
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment DeploymentView on Deployment {
+              id
+              kind
+              strategy
+              phase
+              reason
+              createdAt
+              startedAt
+              finishedAt
+              conditions {
+                type
+                status
+                reason
+                message
+              }
+              fromRelease {
+                id
+              }
+              toRelease {
+                id
+                status
+              }
+              service {
+                id
+                name
+                environment {
+                  name
+                }
+                project {
+                  slug
+                }
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="Rollback", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Rollback.model_validate(data)
+
+    async def deployment_info(self, id: str, **kwargs: Any) -> DeploymentInfo:
+        query = gql("""
+            query DeploymentInfo($id: ID!) {
+              deployment(id: $id) {
+                ...DeploymentView
+              }
+            }
+
+            fragment DeploymentView on Deployment {
+              id
+              kind
+              strategy
+              phase
+              reason
+              createdAt
+              startedAt
+              finishedAt
+              conditions {
+                type
+                status
+                reason
+                message
+              }
+              fromRelease {
+                id
+              }
+              toRelease {
+                id
+                status
+              }
+              service {
+                id
+                name
+                environment {
+                  name
+                }
+                project {
+                  slug
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="DeploymentInfo", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return DeploymentInfo.model_validate(data)
+
+    async def follow_deployment(
+        self, id: str, **kwargs: Any
+    ) -> AsyncIterator[FollowDeployment]:
+        query = gql("""
+            subscription FollowDeployment($id: ID!) {
+              deploymentStatus(deploymentId: $id) {
+                sequence
+                deployment {
+                  ...DeploymentView
+                }
+              }
+            }
+
+            fragment DeploymentView on Deployment {
+              id
+              kind
+              strategy
+              phase
+              reason
+              createdAt
+              startedAt
+              finishedAt
+              conditions {
+                type
+                status
+                reason
+                message
+              }
+              fromRelease {
+                id
+              }
+              toRelease {
+                id
+                status
+              }
+              service {
+                id
+                name
+                environment {
+                  name
+                }
+                project {
+                  slug
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        async for data in self.execute_ws(
+            query=query,
+            operation_name="FollowDeployment",
+            variables=variables,
+            **kwargs,
+        ):
+            yield FollowDeployment.model_validate(data)
+
+    async def logs(
+        self,
+        service_id: str,
+        limit: int,
+        after: Union[Optional[int], UnsetType] = UNSET,
+        since: Union[Optional[datetime], UnsetType] = UNSET,
+        grep: Union[Optional[str], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> Logs:
+        query = gql("""
+            query Logs($serviceId: ID!, $limit: Int!, $after: Int, $since: DateTime, $grep: String) {
+              logs(
+                serviceId: $serviceId
+                limit: $limit
+                after: $after
+                since: $since
+                grep: $grep
+              ) {
+                hasMore
+                cursor
+                lines {
+                  ...LogLineView
+                }
+              }
+            }
+
+            fragment LogLineView on LogLine {
+              sequence
+              ts
+              level
+              message
+              source
+              stream
+              releaseId
+              fields
+            }
+            """)
+        variables: dict[str, object] = {
+            "serviceId": service_id,
+            "limit": limit,
+            "after": after,
+            "since": since,
+            "grep": grep,
+        }
+        response = await self.execute(
+            query=query, operation_name="Logs", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Logs.model_validate(data)
+
+    async def follow_logs(
+        self,
+        service_id: str,
+        grep: Union[Optional[str], UnsetType] = UNSET,
+        after: Union[Optional[int], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> AsyncIterator[FollowLogs]:
+        query = gql("""
+            subscription FollowLogs($serviceId: ID!, $grep: String, $after: Int) {
+              logs(serviceId: $serviceId, grep: $grep, after: $after) {
+                ...LogLineView
+              }
+            }
+
+            fragment LogLineView on LogLine {
+              sequence
+              ts
+              level
+              message
+              source
+              stream
+              releaseId
+              fields
+            }
+            """)
+        variables: dict[str, object] = {
+            "serviceId": service_id,
+            "grep": grep,
+            "after": after,
+        }
+        async for data in self.execute_ws(
+            query=query, operation_name="FollowLogs", variables=variables, **kwargs
+        ):
+            yield FollowLogs.model_validate(data)
+
+    async def project_environment(
+        self, project: str, environment: str, **kwargs: Any
+    ) -> ProjectEnvironment:
+        query = gql("""
+            query ProjectEnvironment($project: String!, $environment: String!) {
+              project(slug: $project) {
+                id
+                slug
+                environment(name: $environment) {
+                  id
+                  name
+                  isPreview
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {"project": project, "environment": environment}
+        response = await self.execute(
+            query=query,
+            operation_name="ProjectEnvironment",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return ProjectEnvironment.model_validate(data)
+
+    async def create_project(
+        self, input: CreateProjectInput, **kwargs: Any
+    ) -> CreateProject:
+        query = gql("""
+            mutation CreateProject($input: CreateProjectInput!) {
+              createProject(input: $input) {
+                __typename
+                ... on CreateProjectSuccess {
+                  project {
+                    id
+                    slug
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="CreateProject", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return CreateProject.model_validate(data)
+
+    async def create_environment(
+        self, input: CreateEnvironmentInput, **kwargs: Any
+    ) -> CreateEnvironment:
+        query = gql("""
+            mutation CreateEnvironment($input: CreateEnvironmentInput!) {
+              createEnvironment(input: $input) {
+                __typename
+                ... on CreateEnvironmentSuccess {
+                  environment {
+                    id
+                    name
+                    isPreview
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query,
+            operation_name="CreateEnvironment",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return CreateEnvironment.model_validate(data)
+
+    async def routes(
+        self, project: str, environment: str, name: str, **kwargs: Any
+    ) -> Routes:
+        query = gql("""
+            query Routes($project: String!, $environment: String!, $name: String!) {
+              service(project: $project, environment: $environment, name: $name) {
+                id
+                routes(first: 100) {
+                  nodes {
+                    id
+                    host
+                    path
+                    source
+                    createdAt
+                  }
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {
+            "project": project,
+            "environment": environment,
+            "name": name,
+        }
+        response = await self.execute(
+            query=query, operation_name="Routes", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Routes.model_validate(data)
+
+    async def add_route(self, input: AddRouteInput, **kwargs: Any) -> AddRoute:
+        query = gql("""
+            mutation AddRoute($input: AddRouteInput!) {
+              addRoute(input: $input) {
+                __typename
+                ... on AddRouteSuccess {
+                  route {
+                    id
+                    host
+                    path
+                    source
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="AddRoute", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return AddRoute.model_validate(data)
+
+    async def remove_route(self, input: RemoveRouteInput, **kwargs: Any) -> RemoveRoute:
+        query = gql("""
+            mutation RemoveRoute($input: RemoveRouteInput!) {
+              removeRoute(input: $input) {
+                __typename
+                ... on RemoveRouteSuccess {
+                  removedRouteId
+                }
+                ...Problem
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="RemoveRoute", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return RemoveRoute.model_validate(data)
+
+    async def service_by_name(
+        self, project: str, environment: str, name: str, **kwargs: Any
+    ) -> ServiceByName:
+        query = gql("""
+            query ServiceByName($project: String!, $environment: String!, $name: String!) {
+              service(project: $project, environment: $environment, name: $name) {
+                id
+                name
+                type
+              }
+            }
+            """)
+        variables: dict[str, object] = {
+            "project": project,
+            "environment": environment,
+            "name": name,
+        }
+        response = await self.execute(
+            query=query, operation_name="ServiceByName", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return ServiceByName.model_validate(data)
+
+    async def apply_service(
+        self, input: ApplyServiceInput, **kwargs: Any
+    ) -> ApplyService:
+        query = gql("""
+            mutation ApplyService($input: ApplyServiceInput!) {
+              applyService(input: $input) {
+                __typename
+                ... on ApplyServiceSuccess {
+                  created
+                  unchanged
+                  service {
+                    id
+                    name
+                  }
+                  version {
+                    version
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="ApplyService", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return ApplyService.model_validate(data)
+
+    async def releases(
+        self, project: str, environment: str, name: str, first: int, **kwargs: Any
+    ) -> Releases:
+        query = gql("""
+            query Releases($project: String!, $environment: String!, $name: String!, $first: Int!) {
+              service(project: $project, environment: $environment, name: $name) {
+                id
+                runtime {
+                  release {
+                    id
+                  }
+                }
+                releases(first: $first) {
+                  totalCount
+                  nodes {
+                    id
+                    status
+                    statusReason
+                    gitSha
+                    digest
+                    createdAt
+                    createdBy
+                  }
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {
+            "project": project,
+            "environment": environment,
+            "name": name,
+            "first": first,
+        }
+        response = await self.execute(
+            query=query, operation_name="Releases", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Releases.model_validate(data)
