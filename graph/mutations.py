@@ -85,6 +85,11 @@ class ApplyServiceInput:
     spec_yaml: str = strawberry.field(description="An enclii.yaml document.")
     git_sha: str | None = strawberry.field(default=None, description="Fills {{ git.sha }}.")
     git_branch: str | None = strawberry.field(default=None, description="Fills {{ git.branch }}.")
+    environment: str | None = strawberry.field(
+        default=None,
+        description="Apply into this environment instead of metadata.environment (one "
+        "enclii.yaml for stage and prod).",
+    )
 
 
 @strawberry.input
@@ -389,7 +394,11 @@ class Mutation:
     async def apply_service(self, info: Info, input: ApplyServiceInput) -> ApplyServiceResult:
         try:
             result = await services.apply_service(
-                info.context.ctx, input.spec_yaml, input.git_sha, input.git_branch
+                info.context.ctx,
+                input.spec_yaml,
+                input.git_sha,
+                input.git_branch,
+                environment=input.environment,
             )
         except Failure as failure:
             return error_from(failure)  # type: ignore[return-value]

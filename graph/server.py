@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import os
 import sys
@@ -38,6 +39,7 @@ DEFAULT_ROUTER_PORT: Final = 8080
 DRAIN_DEADLINE_S: Final = 5.0
 GRACEFUL_SHUTDOWN_S: Final = 10
 BOOTSTRAP_TOKEN_FILE: Final = "bootstrap-token"
+SERVER_FILE: Final = "server.json"  # where this server listens, for the CLI (client/config.py)
 GC_FULL_COLLECTION_EVERY: Final = 1000  # generation-1 collections (CPython default: 10)
 
 
@@ -164,6 +166,33 @@ def _banner(config: ServerConfig, port: int, store: Store, out: TextIO, first: b
     print("\n".join(lines), file=out, flush=True)
 
 
+def _client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+def _announce(config: ServerConfig, port: int) -> None:
+    """Tell the CLI on this machine where we are: ``DATA_DIR/server.json`` (read by
+    client/config.py: ``discover``), written whole so a reader never sees half of it."""
+    host = _client_host(config.host)
+    record = {
+        "pid": os.getpid(),
+        "api": f"http://{host}:{port}/graphql",
+        "router": f"http://{host}:{config.router_port}",
+    }
+    path = config.data_dir / SERVER_FILE
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record) + "\n")
+    os.replace(temporary, path)
+
+
+def _withdraw(config: ServerConfig) -> None:
+    """Remove server.json if it is still ours (another server may have started since)."""
+    path = config.data_dir / SERVER_FILE
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+
+
 class Background(Protocol):
     """Something the server runs beside the API (the data plane's controllers)."""
 
@@ -225,11 +254,13 @@ async def serve(
             await asyncio.sleep(0.02)
         if server.started:
             port = server.servers[0].sockets[0].getsockname()[1]
+            _announce(config, port)
             _banner(config, port, store, out, first=started.token is not None)
             _tune_gc()
         await task
         await authenticator.close()
     finally:
+        _withdraw(config)
         if background is not None:
             await background.stop()
         await hub.close()

@@ -50,9 +50,11 @@ class ApplyResult:
     unchanged: bool
 
 
-def parse_spec(spec_yaml: str, git_sha: str | None, git_branch: str | None) -> LoadedSpec:
+def parse_spec(
+    spec_yaml: str, git_sha: str | None, git_branch: str | None, environment: str | None = None
+) -> LoadedSpec:
     try:
-        return load_spec(spec_yaml, git_sha=git_sha, git_branch=git_branch)
+        return load_spec(spec_yaml, git_sha=git_sha, git_branch=git_branch, environment=environment)
     except SpecError as exc:
         raise ValidationFailed(
             [Problem((*SPEC_PATH, *map(str, p.segments)), p.render(), p.line) for p in exc.problems]
@@ -238,9 +240,15 @@ def _change_payload(changes: list[SpecChange]) -> list[dict[str, Any]]:
 
 
 async def apply_service(
-    ctx: Context, spec_yaml: str, git_sha: str | None = None, git_branch: str | None = None
+    ctx: Context,
+    spec_yaml: str,
+    git_sha: str | None = None,
+    git_branch: str | None = None,
+    environment: str | None = None,
 ) -> ApplyResult:
-    loaded = parse_spec(spec_yaml, git_sha, git_branch)
+    """Create or update the service the spec describes (in ``environment`` instead of its
+    ``metadata.environment`` when given)."""
+    loaded = parse_spec(spec_yaml, git_sha, git_branch, environment)
     spec = loaded.spec
     document = loaded.normalised()
     async with mutate(ctx, "service.apply") as change:

@@ -107,6 +107,7 @@ from .input_types import (
     UpdateProjectInput,
 )
 from .logs import Logs, LogsLogs, LogsLogsLines
+from .project_by_slug import ProjectBySlug, ProjectBySlugProject
 from .project_environment import (
     ProjectEnvironment,
     ProjectEnvironmentProject,
@@ -219,6 +220,8 @@ __all__ = [
     "Logs",
     "LogsLogs",
     "LogsLogsLines",
+    "ProjectBySlug",
+    "ProjectBySlugProject",
     "ProjectEnvironment",
     "ProjectEnvironmentProject",
     "ProjectEnvironmentProjectEnvironment",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from gql import FileVar, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
@@ -87,7 +87,7 @@ class GqlBaseClient:
             self.headers["authorization"] = f"Bearer {token}"
         self._http: AIOHTTPTransport | None = None
 
-    async def __aenter__(self) -> GqlBaseClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -26,6 +26,7 @@ from .input_types import (
     RollbackInput,
 )
 from .logs import Logs
+from .project_by_slug import ProjectBySlug
 from .project_environment import ProjectEnvironment
 from .release_state import ReleaseState
 from .releases import Releases
@@ -551,6 +552,23 @@ class EncliiClient(GqlBaseClient):
         )
         data = self.get_data(response)
         return CreateEnvironment.model_validate(data)
+
+    async def project_by_slug(self, slug: str, **kwargs: Any) -> ProjectBySlug:
+        query = gql("""
+            query ProjectBySlug($slug: String!) {
+              project(slug: $slug) {
+                id
+                slug
+                name
+              }
+            }
+            """)
+        variables: dict[str, object] = {"slug": slug}
+        response = await self.execute(
+            query=query, operation_name="ProjectBySlug", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return ProjectBySlug.model_validate(data)
 
     async def routes(
         self, project: str, environment: str, name: str, **kwargs: Any

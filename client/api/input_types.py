@@ -22,6 +22,8 @@ class ApplyServiceInput(BaseModel):
     "Fills {{ git.sha }}."
     git_branch: Optional[str] = Field(alias="gitBranch", default=None)
     "Fills {{ git.branch }}."
+    environment: Optional[str] = None
+    "Apply into this environment instead of metadata.environment (one enclii.yaml for stage and prod)."
 
 
 class AuditEventFilter(BaseModel):

@@ -24,6 +24,38 @@ app = typer.Typer(
 db_app = typer.Typer(help="The control-plane store: migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
+
+@app.callback()
+def connection_options(
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            "--api-url",
+            help="The Enclii API (http://host:8000/graphql). [env: ENCLII_API_URL]",
+            show_default=False,
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="A token to use. [env: ENCLII_TOKEN]", show_default=False),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="A profile of ~/.config/enclii/config.toml. [env: ENCLII_PROFILE]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Enclii: describe a service in enclii.yaml; Enclii builds, deploys, routes and watches
+    it. With no --api-url, ENCLII_API_URL or profile, the CLI finds the Enclii running on
+    this machine and its Owner token by itself."""
+    from client.cli.session import GLOBALS
+
+    GLOBALS.api_url, GLOBALS.token, GLOBALS.profile = api_url, token, profile
+
+
 err = Console(stderr=True, soft_wrap=True)
 
 DataDirOption = Annotated[
@@ -211,6 +243,37 @@ def version() -> None:
     from importlib.metadata import version as dist_version
 
     typer.echo(dist_version("enclii"))
+
+
+def _register() -> None:
+    """Verbs live in modules of their own; they import the client only when they run, so
+    ``enclii --help`` stays fast."""
+    from client.cli import api_verb, auth, deploys, logs, routes
+
+    examples = {
+        "deploy": "  enclii deploy --env stage --wait\n\n"
+        "  enclii deploy --env prod --release rel_01H… --strategy blue-green --wait",
+        "rollback": "  enclii rollback api --env prod\n\n  enclii rollback api --to rel_01H… --wait",
+        "status": "  enclii status dep_01H… --wait",
+        "releases": "  enclii releases api --env prod --json",
+        "logs": "  enclii logs api --env prod -f\n\n  enclii logs api --grep timeout --since 2h --json",
+        "api": "  enclii api '{ viewer { user { displayName } } }'\n\n"
+        "  enclii api 'query($id: ID!) { deployment(id: $id) { phase } }' --var id=dep_01H…",
+    }
+    for name, function in (
+        ("deploy", deploys.deploy),
+        ("rollback", deploys.rollback),
+        ("status", deploys.status),
+        ("releases", deploys.releases),
+        ("logs", logs.logs),
+        ("api", api_verb.api),
+    ):
+        app.command(name, epilog="Examples:\n\n" + examples[name])(function)
+    app.add_typer(routes.routes_app, name="routes")
+    app.add_typer(auth.auth_app, name="auth")
+
+
+_register()
 
 
 def main() -> None:

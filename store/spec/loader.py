@@ -289,9 +289,16 @@ def _with_defaults(spec: ServiceSpec) -> ServiceSpec:
 
 
 def load_spec(
-    text: str, *, git_sha: str | None = None, git_branch: str | None = None
+    text: str,
+    *,
+    git_sha: str | None = None,
+    git_branch: str | None = None,
+    environment: str | None = None,
 ) -> LoadedSpec:
     """Parse, render and validate a Service Spec; raise SpecError naming every problem.
+
+    ``environment`` replaces ``metadata.environment`` (``enclii deploy --env prod`` with
+    the same enclii.yaml as stage), in the document and in its rendered text.
 
     Problems come in stages: YAML syntax, then the fields, then rules across fields (a
     probe's port must be one of the ports). Every problem of the first failing stage is
@@ -350,6 +357,8 @@ def load_spec(
                 )
             ]
         )
+    if environment is not None and isinstance(data.get("metadata"), dict):
+        data["metadata"]["environment"] = environment
     try:
         spec = ServiceSpec.model_validate(data)
     except ValidationError as exc:
@@ -361,11 +370,26 @@ def load_spec(
         )
     spec = _with_defaults(spec)
     normalised = normalised_dict(spec)
-    return LoadedSpec(
-        spec=spec,
-        rendered_yaml=_render_text(text, variables),
-        digest=digest_of(normalised),
+    rendered = _render_text(text, variables)
+    if environment is not None:
+        rendered = _with_environment(
+            rendered, reader.lines.get(("metadata", "environment")), environment
+        )
+    return LoadedSpec(spec=spec, rendered_yaml=rendered, digest=digest_of(normalised))
+
+
+_ENVIRONMENT_VALUE: Final = re.compile(r"(\benvironment\s*:\s*)([^,}\s#]+)")
+
+
+def _with_environment(text: str, line: int | None, environment: str) -> str:
+    """The text with the value of ``metadata.environment`` (on ``line``) replaced."""
+    if line is None:
+        return text
+    lines = text.split("\n")
+    lines[line - 1] = _ENVIRONMENT_VALUE.sub(
+        lambda m: m.group(1) + environment, lines[line - 1], count=1
     )
+    return "\n".join(lines)
 
 
 def _render_text(text: str, variables: Mapping[str, str | None]) -> str:

@@ -1816,3 +1816,38 @@ def test_snake_case_keys_are_refused_by_loader_and_schema(snippet: str) -> None:
         load_spec(text)
     assert "is not a known field" in str(caught.value)
     assert list(_validator().iter_errors(yaml.safe_load(text))) != []
+
+
+ENV_BLOCK = """apiVersion: enclii.dev/v1
+kind: Service
+metadata:
+  project: shop
+  environment: stage   # the default
+  name: api
+spec:
+  runtime: {image: "registry.local/api:1"}
+"""
+
+
+def test_an_environment_given_replaces_metadata_environment_in_spec_and_text() -> None:
+    stage = load_spec(ENV_BLOCK)
+    prod = load_spec(ENV_BLOCK, environment="prod")
+    assert prod.spec.metadata.environment == "prod"
+    assert "  environment: prod   # the default\n" in prod.rendered_yaml
+    assert prod.rendered_yaml.replace("prod", "stage") == stage.rendered_yaml
+    assert prod.digest != stage.digest
+    flow = load_spec(
+        "apiVersion: enclii.dev/v1\nkind: Service\n"
+        "metadata: {project: shop, environment: stage, name: api}\n"
+        "spec: {runtime: {image: 'registry.local/api:1'}}\n",
+        environment="prod",
+    )
+    assert "metadata: {project: shop, environment: prod, name: api}" in flow.rendered_yaml
+
+
+def test_an_environment_given_is_validated_like_the_document() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(ENV_BLOCK, environment="Not An Env")
+    [problem] = caught.value.problems
+    assert problem.segments == ("metadata", "environment")
+    assert problem.line == 5

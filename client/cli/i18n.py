@@ -1,0 +1,124 @@
+"""What the CLI says to people, in English and Spanish (chosen by ``LC_ALL``, ``LC_MESSAGES``
+or ``LANG``: ``es…`` is Spanish, anything else English). Machine output (``--json``,
+NDJSON streams) is never translated.
+
+The product spec's status phrases are kept exactly: "Clear to deploy / Despliegue
+autorizado" when a deployment is healthy, "Holding at Junction / En espera en Enlace"
+while one waits for its traffic to move.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+MESSAGES: Final[dict[str, tuple[str, str]]] = {
+    # key: (English, Spanish)
+    "clear": ("Clear to deploy", "Despliegue autorizado"),
+    "holding": ("Holding at Junction", "En espera en Enlace"),
+    "deploy.healthy": (
+        "Clear to deploy — {service} runs release {release} ({url})",
+        "Despliegue autorizado — {service} ejecuta la versión {release} ({url})",
+    ),
+    "deploy.failed": (
+        "Deployment {deployment} failed: {reason}",
+        "El despliegue {deployment} falló: {reason}",
+    ),
+    "deploy.rolled_back": (
+        "Deployment {deployment} was rolled back: {reason}",
+        "El despliegue {deployment} fue revertido: {reason}",
+    ),
+    "deploy.queued": (
+        "Deployment {deployment} of release {release} queued; follow it with "
+        "`enclii status {deployment}`",
+        "Despliegue {deployment} de la versión {release} en cola; síguelo con "
+        "`enclii status {deployment}`",
+    ),
+    "deploy.waiting": (
+        "Holding at Junction — {phase}: {progress}",
+        "En espera en Enlace — {phase}: {progress}",
+    ),
+    "build.start": ("Building {service} from {folder}", "Construyendo {service} desde {folder}"),
+    "build.ready": ("Release {release} built and signed", "Versión {release} construida y firmada"),
+    "build.failed": (
+        "The build of release {release} failed: {reason}",
+        "La construcción de la versión {release} falló: {reason}",
+    ),
+    "created.project": (
+        "Created project {project} (it did not exist)",
+        "Proyecto {project} creado (no existía)",
+    ),
+    "created.environment": (
+        "Created environment {environment} in {project} (it did not exist)",
+        "Entorno {environment} creado en {project} (no existía)",
+    ),
+    "spec.applied": (
+        "Applied {service}: spec version {version}{note}",
+        "{service} aplicado: versión de especificación {version}{note}",
+    ),
+    "spec.unchanged": (" (unchanged)", " (sin cambios)"),
+    "rollback.done": (
+        "Rolling back {service} to release {release} (deployment {deployment})",
+        "Revirtiendo {service} a la versión {release} (despliegue {deployment})",
+    ),
+    "logs.reconnecting": (
+        "Connection lost ({error}); reconnecting in {delay:.1f}s from line {cursor}",
+        "Conexión perdida ({error}); reconectando en {delay:.1f}s desde la línea {cursor}",
+    ),
+    "logs.empty": (
+        "No log lines yet for {service}. Deploy it with `enclii deploy`.",
+        "Aún no hay líneas de log de {service}. Despliégalo con `enclii deploy`.",
+    ),
+    "empty.services": (
+        "No services in {project}/{environment} yet. Start with `enclii init`, then "
+        "`enclii deploy --env {environment}`.",
+        "Aún no hay servicios en {project}/{environment}. Empieza con `enclii init` y luego "
+        "`enclii deploy --env {environment}`.",
+    ),
+    "empty.releases": (
+        "{service} has no releases yet. Build one with `enclii deploy`.",
+        "{service} aún no tiene versiones. Construye una con `enclii deploy`.",
+    ),
+    "empty.routes": (
+        "{service} has only its default route. Add one with `enclii routes add`.",
+        "{service} solo tiene su ruta por defecto. Añade una con `enclii routes add`.",
+    ),
+    "route.added": ("Route {host}{path} → {service}", "Ruta {host}{path} → {service}"),
+    "route.removed": ("Route {host}{path} removed", "Ruta {host}{path} eliminada"),
+    "auth.saved": (
+        "Signed in to {url} as {user}; profile {profile} saved in {path}",
+        "Sesión iniciada en {url} como {user}; perfil {profile} guardado en {path}",
+    ),
+    "auth.forgot": ("Signed out of profile {profile}", "Sesión cerrada del perfil {profile}"),
+    "auth.nothing": ("Profile {profile} holds no token", "El perfil {profile} no tiene token"),
+    "token.created": (
+        "Token {name} created; it is shown this once:",
+        "Token {name} creado; se muestra solo esta vez:",
+    ),
+    "error": ("error", "error"),
+    "hint.auth": (
+        "Sign in with `enclii auth login`, or set ENCLII_TOKEN.",
+        "Inicia sesión con `enclii auth login` o define ENCLII_TOKEN.",
+    ),
+    "hint.unreachable": (
+        "Is Enclii running? Start it with `enclii serve`, or point ENCLII_API_URL at it.",
+        "¿Está Enclii en marcha? Inícialo con `enclii serve` o apunta ENCLII_API_URL a él.",
+    ),
+    "timeout": (
+        "Gave up waiting after {seconds:.0f}s; the deployment goes on: `enclii status {id}`",
+        "Se dejó de esperar tras {seconds:.0f}s; el despliegue continúa: `enclii status {id}`",
+    ),
+}
+
+
+def spanish() -> bool:
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(variable)
+        if value:
+            return value.lower().startswith("es")
+    return False
+
+
+def t(key: str, **values: object) -> str:
+    english, spanish_text = MESSAGES[key]
+    return (spanish_text if spanish() else english).format(**values)
