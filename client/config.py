@@ -122,7 +122,9 @@ def resolve(
     api_url: str | None = None, token: str | None = None, profile: str | None = None
 ) -> Connection:
     """The connection to use; see the module's docstring for the order."""
-    env_url, env_token = os.environ.get("ENCLII_API_URL"), os.environ.get("ENCLII_TOKEN")
+    # An empty variable means unset (CI systems export empty secrets).
+    env_url = os.environ.get("ENCLII_API_URL") or None
+    env_token = os.environ.get("ENCLII_TOKEN") or None
     document = read_config()
     name = profile_name(profile, document)
     chosen: dict[str, Any] = {}

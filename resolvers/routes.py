@@ -11,6 +11,7 @@ from resolvers.identity.guard import require
 from resolvers.identity.rbac import Permission
 from resolvers.lookup import find_node, get_service
 from resolvers.mutation import mutate, snapshot
+from store.events import DEPLOYMENTS_STREAM, append_event
 from store.ids import new_id
 from store.models import Environment, Project, Route, RouteSource, Service
 from store.names import host_problem, normalise_path, path_problem
@@ -75,6 +76,8 @@ async def add_route(
             route.id,
             {"host": host, "path": path, "service": service.name, "environment": env.name},
         )
+        # The deployment controller puts it in the router's table.
+        await append_event(session, DEPLOYMENTS_STREAM, "route.added", entity_id=service.id)
     return route
 
 
@@ -118,4 +121,5 @@ async def remove_route(ctx: Context, route_id: str) -> Route:
                 "environment": env.name,
             },
         )
+        await append_event(session, DEPLOYMENTS_STREAM, "route.removed", entity_id=service.id)
     return route

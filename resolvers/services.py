@@ -22,6 +22,7 @@ from resolvers.identity.rbac import Permission
 from resolvers.lookup import environment_by_name, get_service, project_by_slug, service_by_name
 from resolvers.mutation import mutate, snapshot
 from store.errors import SpecError
+from store.events import DEPLOYMENTS_STREAM, append_event
 from store.ids import new_id
 from store.models import (
     Environment,
@@ -296,6 +297,9 @@ async def apply_service(
         session.add(version)
         await session.flush()
         await _sync_all(session, env, service, spec)
+        # Its routes may have changed: the deployment controller rewrites the router's table
+        # (and a new spec alone changes nothing that runs: that takes a deploy).
+        await append_event(session, DEPLOYMENTS_STREAM, "service.applied", entity_id=service.id)
         changes = diff_specs(previous.spec if previous else None, document)
         change.record(
             entity_type="service",

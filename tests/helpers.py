@@ -244,10 +244,12 @@ def start_server_process(
     database_url: str | None = None,
     extra_env: dict[str, str] | None = None,
     router_port: int | None = None,
+    port: int | None = None,
 ) -> ServerProcess:
     """Start ``enclii serve`` and wait until it is ready; pass the router port of an earlier
-    server on the same data dir to have the new one adopt its router."""
-    port = free_port()
+    server on the same data dir to have the new one adopt its router (and its port, to be
+    found where clients knew it)."""
+    port = port or free_port()
     router_port = router_port or free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)

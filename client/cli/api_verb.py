@@ -24,6 +24,9 @@ def api(
     variables: Annotated[
         str | None, typer.Option("--variables", help="All variables as one JSON object.")
     ] = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Accepted for symmetry: the answer is always JSON.")
+    ] = True,
 ) -> None:
     """Run a GraphQL query or mutation and print the JSON answer; a subscription prints
     each event as a line of NDJSON until it ends or you press Ctrl-C."""

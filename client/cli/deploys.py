@@ -398,10 +398,10 @@ def progress(deployment: DeploymentView) -> str:
 
 def conclude(out: Output, final: DeploymentView, report: dict[str, Any]) -> None:
     """Say how a followed deployment ended; fail with 30 unless it is healthy."""
-    if out.json:
-        out.document(report)
     phase = final.phase.value
     if phase == "HEALTHY":
+        if out.json:
+            out.document(report)
         out.note(
             t(
                 "deploy.healthy",
@@ -415,7 +415,11 @@ def conclude(out: Output, final: DeploymentView, report: dict[str, Any]) -> None
             out.line(final.id)
         return
     key = "deploy.rolled_back" if phase == "ROLLED_BACK" else "deploy.failed"
-    fail(t(key, deployment=final.id, reason=final.reason or phase.lower()), ExitCode.DEPLOY_FAILED)
+    fail(
+        t(key, deployment=final.id, reason=final.reason or phase.lower()),
+        ExitCode.DEPLOY_FAILED,
+        details=report,
+    )
 
 
 def describe(out: Output, deployment: DeploymentView) -> None:

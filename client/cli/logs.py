@@ -66,11 +66,11 @@ def logs(
 ) -> None:
     """Print a service's log lines (builds and replicas); -f follows them live."""
     out = Output(json=json_)
-    start = parse_since(since) if since is not None else None
-    if tail < 1 or tail > 1000:
-        fail("--tail is 1..1000")
 
     async def verb() -> None:
+        start = parse_since(since) if since is not None else None
+        if tail < 1 or tail > 1000:
+            fail("--tail is 1..1000")
         chosen = target(service, env, project)
         async with client() as api:
             service_id = await find_service(api, chosen.project, chosen.environment, chosen.service)

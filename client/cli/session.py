@@ -43,15 +43,29 @@ GLOBALS = Globals()
 
 
 class CliError(Exception):
-    def __init__(self, message: str, code: int, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: int,
+        hint: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.hint = hint
+        self.details = details or {}
 
 
-def fail(message: str, code: int = ExitCode.VALIDATION, hint: str | None = None) -> NoReturn:
-    raise CliError(message, code, hint)
+def fail(
+    message: str,
+    code: int = ExitCode.VALIDATION,
+    hint: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> NoReturn:
+    """Stop the verb. With --json, ``details`` go into the error document beside
+    ``error`` (a failed deployment's report, say), so stdout still holds one document."""
+    raise CliError(message, code, hint, details)
 
 
 def connection() -> Connection:
@@ -96,7 +110,7 @@ def run(out: Output, verb: Callable[[], Coroutine[Any, Any, None]]) -> None:
         asyncio.run(verb())
     except CliError as exc:
         code = exc.code
-        _report(out, exc.message, code, exc.hint)
+        _report(out, exc.message, code, exc.hint, details=exc.details)
     except ConfigError as exc:
         code = ExitCode.VALIDATION
         _report(out, str(exc), code, None)
@@ -121,7 +135,12 @@ def run(out: Output, verb: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 def _report(
-    out: Output, message: str, code: int, hint: str | None, kind: str | None = None
+    out: Output,
+    message: str,
+    code: int,
+    hint: str | None,
+    kind: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> None:
     out.error(message)
     if hint:
@@ -130,4 +149,4 @@ def _report(
         error: dict[str, Any] = {"message": message, "exitCode": int(code)}
         if kind:
             error["code"] = kind
-        out.document({"error": error})
+        out.document({**(details or {}), "error": error})

@@ -56,8 +56,10 @@ async def _audit(store: Store) -> list[AuditEvent]:
 
 
 async def _events(store: Store) -> list[Event]:
+    """What subscribers see: the events of every stream but the controllers' work queues."""
     async with store.read() as session:
-        return list((await session.scalars(select(Event).order_by(Event.id))).all())
+        query = select(Event).where(~Event.stream.startswith("work:")).order_by(Event.id)
+        return list((await session.scalars(query)).all())
 
 
 async def _shop(ctx: Context, *environments: str) -> None:

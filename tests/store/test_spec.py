@@ -208,7 +208,9 @@ def test_example_normalised_document_is_explicit_and_camel_cased() -> None:
                     "retries": 0,
                 }
             ],
-            "autoscaling": {"hpa": {"cpuTargetUtilization": 70}},
+            "autoscaling": {
+                "hpa": {"cpuTargetUtilization": 70, "scaleDownStabilizationSeconds": 300}
+            },
             "deploy": {
                 "strategy": "rolling",
                 "progressDeadlineSeconds": 300,
@@ -638,7 +640,8 @@ def test_unknown_field_without_a_close_match_lists_the_known_ones() -> None:
     text = HEADER + "spec:\n  autoscaling:\n    hpa: {zz: 50}\n"
     assert _only_problem(text) == (
         "spec.autoscaling.hpa.zz: is not a known field "
-        "(known: cpuTargetUtilization, memoryTargetUtilization) (line 9)"
+        "(known: cpuTargetUtilization, memoryTargetUtilization, "
+        "scaleDownStabilizationSeconds) (line 9)"
     )
 
 
