@@ -42,6 +42,7 @@ class Connection:
     url: str
     token: str | None
     source: str  # where the URL came from, for messages: "--api-url", "profile work", …
+    router: str | None = None  # the local router, when the URL is the local server's
 
 
 def config_path() -> Path:
@@ -101,8 +102,9 @@ def forget_token(name: str) -> bool:
     return True
 
 
-def discover() -> tuple[str, str | None] | None:
-    """The embedded server running on this machine, and its Owner token, if any."""
+def discover() -> tuple[str, str | None, str | None] | None:
+    """The embedded server running on this machine: its API, the Owner's token, and its
+    router, if any."""
     directory = data_dir()
     try:
         record = json.loads((directory / SERVER_FILE).read_text())
@@ -115,7 +117,8 @@ def discover() -> tuple[str, str | None] | None:
         token: str | None = (directory / TOKEN_FILE).read_text().strip() or None
     except OSError:
         token = None
-    return url, token
+    router = record.get("router")
+    return url, token, router if isinstance(router, str) else None
 
 
 def resolve(
@@ -152,7 +155,8 @@ def resolve(
             if candidate_url and candidate_token and normalise_url(candidate_url) == url:
                 secret = candidate_token
                 break
-    return Connection(url=url, token=secret, source=source)
+    local_router = found[2] if found and normalise_url(found[0]) == url else None
+    return Connection(url=url, token=secret, source=source, router=local_router)
 
 
 def normalise_url(url: str) -> str:

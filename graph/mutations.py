@@ -93,6 +93,13 @@ class ApplyServiceInput:
 
 
 @strawberry.input
+class ScaleServiceInput:
+    service_id: strawberry.ID
+    min: int | None = strawberry.field(default=None, description="replicas.min (0..100).")
+    max: int | None = strawberry.field(default=None, description="replicas.max (1..100).")
+
+
+@strawberry.input
 class DeleteServiceInput:
     id: strawberry.ID
 
@@ -225,6 +232,21 @@ class ApplyServiceSuccess:
     unchanged: bool = strawberry.field(
         description="The spec equals the current version; nothing was written."
     )
+
+    @classmethod
+    def from_result(cls, result: services.ApplyResult) -> ApplyServiceSuccess:
+        return cls(
+            service=Service.from_row(result.service),
+            version=ServiceSpecVersion.from_row(result.version),
+            changes=[
+                SpecChange(
+                    path=c.path, kind=c.kind.value, before=JSON(c.before), after=JSON(c.after)
+                )
+                for c in result.changes
+            ],
+            created=result.created,
+            unchanged=result.unchanged,
+        )
 
 
 @strawberry.type
@@ -402,18 +424,20 @@ class Mutation:
             )
         except Failure as failure:
             return error_from(failure)  # type: ignore[return-value]
-        return ApplyServiceSuccess(
-            service=Service.from_row(result.service),
-            version=ServiceSpecVersion.from_row(result.version),
-            changes=[
-                SpecChange(
-                    path=c.path, kind=c.kind.value, before=JSON(c.before), after=JSON(c.after)
-                )
-                for c in result.changes
-            ],
-            created=result.created,
-            unchanged=result.unchanged,
-        )
+        return ApplyServiceSuccess.from_result(result)
+
+    @strawberry.mutation(
+        description="Change a service's replica bounds (replicas.min/max, the autoscaler's "
+        "range). Takes effect at once, with no rollout; it is the next spec version."
+    )
+    async def scale_service(self, info: Info, input: ScaleServiceInput) -> ApplyServiceResult:
+        try:
+            result = await services.scale_service(
+                info.context.ctx, str(input.service_id), input.min, input.max
+            )
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return ApplyServiceSuccess.from_result(result)
 
     @strawberry.mutation(
         description="Delete a service: its routes and jobs go, its volumes are kept detached."

@@ -28,6 +28,7 @@ ROOT_FIELDS: Final[dict[str, Permission]] = {
     "Mutation.createEnvironment": Permission.ENVIRONMENT_WRITE,
     "Mutation.updateEnvironment": Permission.ENVIRONMENT_WRITE,  # + BUDGETS for a budget
     "Mutation.applyService": Permission.DEPLOY,
+    "Mutation.scaleService": Permission.DEPLOY,
     "Mutation.deleteService": Permission.DEPLOY,
     "Mutation.createRelease": Permission.DEPLOY,
     "Mutation.deploy": Permission.DEPLOY,

@@ -21,6 +21,7 @@ from graph.types.nodes import (
     node_from_row,
     visible_projects_connection,
 )
+from graph.types.traffic import TrafficSummary
 from resolvers import audit, lookup
 from resolvers import deployments as deployment_resolvers
 from resolvers import events as event_resolvers
@@ -31,7 +32,6 @@ from resolvers.pagination import MAX_PAGE
 from store import models
 from store.events import EventRecord
 from store.logs import LogRecord
-from store.metrics import Summary
 
 
 @strawberry.type(description="One entry of a project's activity (the durable event log).")
@@ -155,46 +155,6 @@ async def resolve_node(info: Info, node_id: str) -> Node | None:
     async with info.context.ctx.store.read() as session:
         row = await lookup.find_node(session, info.context.ctx, node_id)
     return node_from_row(row) if row is not None else None
-
-
-@strawberry.type(description="Requests through the router, by status class.")
-class StatusClassCounts:
-    informational: int = strawberry.field(name="status1xx")
-    success: int = strawberry.field(name="status2xx")
-    redirection: int = strawberry.field(name="status3xx")
-    client_error: int = strawberry.field(name="status4xx")
-    server_error: int = strawberry.field(name="status5xx")
-
-
-@strawberry.type(description="Traffic over a window, from the router's histograms.")
-class TrafficSummary:
-    requests: int
-    requests_per_second: float
-    error_rate: float = strawberry.field(description="Share of requests answered 5xx (0..1).")
-    p50_ms: float | None = strawberry.field(description="Median latency; null without traffic.")
-    p95_ms: float | None
-    p99_ms: float | None
-    mean_ms: float | None
-    by_status_class: StatusClassCounts
-
-    @classmethod
-    def from_summary(cls, summary: Summary) -> TrafficSummary:
-        return cls(
-            requests=summary.requests,
-            requests_per_second=summary.requests_per_s,
-            error_rate=summary.error_rate,
-            p50_ms=summary.p50_ms,
-            p95_ms=summary.p95_ms,
-            p99_ms=summary.p99_ms,
-            mean_ms=summary.mean_ms,
-            by_status_class=StatusClassCounts(
-                informational=summary.by_class["1xx"],
-                success=summary.by_class["2xx"],
-                redirection=summary.by_class["3xx"],
-                client_error=summary.by_class["4xx"],
-                server_error=summary.by_class["5xx"],
-            ),
-        )
 
 
 @strawberry.type

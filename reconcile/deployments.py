@@ -91,10 +91,29 @@ class _World:
     specs: dict[str, dict[str, Any]]  # release id → normalised spec body
     runtimes: dict[str, Runtime]
     routes: list[Route]
+    # The newest spec's body: replica bounds and autoscaling are the service's, live (a
+    # `scaleService` or an apply changes them at once, as an HPA's bounds change without
+    # a rollout); everything else comes with each release's own spec.
+    live: dict[str, Any]
 
     @property
     def label(self) -> str:
         return f"{self.service.name}.{self.environment.name}.{self.project.slug}"
+
+
+def _with_live_bounds(spec: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
+    """A release's spec with the replica bounds and autoscaling of the newest spec."""
+    if not live:
+        return spec
+    runtime = {**spec.get("runtime", {})}
+    if "replicas" in live.get("runtime", {}):
+        runtime["replicas"] = live["runtime"]["replicas"]
+    merged = {**spec, "runtime": runtime}
+    if "autoscaling" in live:
+        merged["autoscaling"] = live["autoscaling"]
+    else:
+        merged.pop("autoscaling", None)
+    return merged
 
 
 class DeploymentController:
@@ -169,6 +188,12 @@ class DeploymentController:
             routes = list(
                 await session.scalars(select(Route).where(Route.service_id == service_id))
             )
+            newest_spec = await session.scalar(
+                select(ServiceSpecVersion)
+                .where(ServiceSpecVersion.service_id == service_id)
+                .order_by(ServiceSpecVersion.version.desc())
+                .limit(1)
+            )
         return _World(
             service=service,
             environment=environment,
@@ -182,20 +207,22 @@ class DeploymentController:
             },
             runtimes=runtimes,
             routes=routes,
+            live=(newest_spec.spec.get("spec", {}) if newest_spec is not None else {}),
         )
 
     def _facts(self, world: _World, release: Release) -> ReleaseFacts:
         spec = world.specs.get(release.id, {})
         deploy = spec.get("deploy", {})
+        bounds = _with_live_bounds(spec, world.live)
         return ReleaseFacts(
             id=release.id,
             status=release.status,
             status_reason=release.status_reason,
             runnable=bool(release.artifact_path),
-            replicas=int(spec.get("runtime", {}).get("replicas", {}).get("min", 1)),
+            replicas=int(bounds.get("runtime", {}).get("replicas", {}).get("min", 1)),
             progress_deadline_s=int(deploy.get("progressDeadlineSeconds", 300)),
             rollback_window_s=int(deploy.get("rollbackWindowSeconds", 600)),
-            scaling=ScalePolicy.from_spec(spec),
+            scaling=ScalePolicy.from_spec(bounds),
         )
 
     def _snapshot(self, world: _World, observed: dict[str, list[ReplicaObservation]]) -> Snapshot:

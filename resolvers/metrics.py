@@ -3,6 +3,7 @@ percentiles — for the service and for each release (which is what a canary com
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -12,7 +13,15 @@ from resolvers.errors import BadRequest
 from resolvers.identity.guard import require
 from resolvers.identity.rbac import Permission
 from resolvers.lookup import get_service
-from store.metrics import WINDOW_S, Summary, read_tallies, summarise, total, window_start
+from store.metrics import (
+    WINDOW_S,
+    Summary,
+    read_tallies,
+    read_totals,
+    summarise,
+    total,
+    window_start,
+)
 from store.models import utcnow
 
 MIN_WINDOW_S: Final = WINDOW_S
@@ -26,12 +35,29 @@ class ServiceMetrics:
     by_release: dict[str, Summary]
 
 
-async def service_metrics(ctx: Context, service_id: str, window_s: int = 300) -> ServiceMetrics:
+def _check_window(window_s: int) -> None:
     if not MIN_WINDOW_S <= window_s <= MAX_WINDOW_S:
         raise BadRequest(
             f"window must be between {MIN_WINDOW_S} and {MAX_WINDOW_S} seconds, got {window_s}",
             ("window",),
         )
+
+
+async def traffic_of_services(
+    ctx: Context, service_ids: Sequence[str], window_s: int
+) -> dict[str, Summary]:
+    """Each service's traffic over the window (the caller checked it may see them)."""
+    _check_window(window_s)
+    now = utcnow()
+    since = window_start(now - timedelta(seconds=window_s))
+    async with ctx.store.read() as session:
+        tallies = await read_totals(session, service_ids, since)
+    span = (now - since).total_seconds()
+    return {service_id: summarise(tally, span) for service_id, tally in tallies.items()}
+
+
+async def service_metrics(ctx: Context, service_id: str, window_s: int = 300) -> ServiceMetrics:
+    _check_window(window_s)
     async with ctx.store.read() as session:
         service, _env, project = await get_service(session, ctx, service_id, ("serviceId",))
         require(ctx, Permission.OBSERVE, project)

@@ -8,9 +8,11 @@ transaction. Controllers (later) converge what runs to it.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -246,13 +248,14 @@ async def apply_service(
     git_sha: str | None = None,
     git_branch: str | None = None,
     environment: str | None = None,
+    action: str = "service.apply",
 ) -> ApplyResult:
     """Create or update the service the spec describes (in ``environment`` instead of its
     ``metadata.environment`` when given)."""
     loaded = parse_spec(spec_yaml, git_sha, git_branch, environment)
     spec = loaded.spec
     document = loaded.normalised()
-    async with mutate(ctx, "service.apply") as change:
+    async with mutate(ctx, action) as change:
         session = change.session
         project, env = await _target(session, ctx, spec)
         require(ctx, Permission.DEPLOY, project)
@@ -371,3 +374,38 @@ async def delete_service(ctx: Context, service_id: str) -> Service:
             {"name": service.name, "environment": env.name},
         )
     return service
+
+
+async def scale_service(
+    ctx: Context, service_id: str, minimum: int | None, maximum: int | None
+) -> ApplyResult:
+    """Change a service's replica bounds (``replicas.min``/``max``, the autoscaler's range):
+    the next spec version, identical but for them. It takes effect at once, with no
+    rollout: the controller reads a service's bounds from its newest spec. A later
+    ``applyService`` of a file with other bounds wins, as ``kubectl apply`` does after
+    ``kubectl scale``."""
+    if minimum is None and maximum is None:
+        raise ValidationFailed.one(("input",), "give min, max or both")
+    async with ctx.store.read() as session:
+        # Permission is checked by the apply below, inside its mutation, so that a denial
+        # is recorded in the audit trail like any other.
+        service, _env, _project = await get_service(
+            session, ctx, service_id, ("input", "serviceId")
+        )
+        latest = await _latest_version(session, service.id)
+    if latest is None:
+        raise NotFound(f"Service {service.name!r} has no spec yet.", ("input", "serviceId"))
+    document = copy.deepcopy(latest.spec)
+    replicas = document.setdefault("spec", {}).setdefault("runtime", {}).setdefault("replicas", {})
+    if minimum is not None:
+        replicas["min"] = minimum
+    if maximum is not None:
+        replicas["max"] = maximum
+    # The stored document is already normalised: dumping it loses only comments, which a
+    # scale has no way to keep in step anyway.
+    text = yaml.safe_dump(document, sort_keys=False)
+    try:
+        return await apply_service(ctx, text, latest.git_sha, action="service.scale")
+    except ValidationFailed as failed:
+        # Point at what the caller gave, not at the document we made from it.
+        raise ValidationFailed([Problem(("input",), p.message) for p in failed.problems]) from None

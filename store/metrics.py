@@ -182,16 +182,33 @@ async def read_tallies(
         query = query.where(RequestMetrics.release_id.in_(release_ids))
     tallies: dict[str, Tally] = {}
     for row in await session.scalars(query):
-        tally = tallies.setdefault(row.release_id, Tally())
-        tally.add(
-            Tally(
-                row.requests,
-                {cls: getattr(row, f"status_{cls}") for cls in STATUS_CLASSES},
-                row.latency_sum_ms,
-                {int(k): v for k, v in row.histogram.items()},
-            )
-        )
+        tallies.setdefault(row.release_id, Tally()).add(_tally_of(row))
     return tallies
+
+
+async def read_totals(
+    session: AsyncSession, service_ids: Sequence[str], since: datetime
+) -> dict[str, Tally]:
+    """Per service (all its releases together), everything recorded since ``since``: one
+    statement for any number of services."""
+    tallies: dict[str, Tally] = {service_id: Tally() for service_id in service_ids}
+    if not service_ids:
+        return tallies
+    query = select(RequestMetrics).where(
+        RequestMetrics.service_id.in_(service_ids), RequestMetrics.window_start >= since
+    )
+    for row in await session.scalars(query):
+        tallies[row.service_id].add(_tally_of(row))
+    return tallies
+
+
+def _tally_of(row: RequestMetrics) -> Tally:
+    return Tally(
+        row.requests,
+        {cls: getattr(row, f"status_{cls}") for cls in STATUS_CLASSES},
+        row.latency_sum_ms,
+        {int(k): v for k, v in row.histogram.items()},
+    )
 
 
 def total(tallies: Iterable[Tally]) -> Tally:

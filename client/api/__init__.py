@@ -103,6 +103,7 @@ from .input_types import (
     RemoveRouteInput,
     RevokeTokenInput,
     RollbackInput,
+    ScaleServiceInput,
     UpdateEnvironmentInput,
     UpdateProjectInput,
 )
@@ -137,7 +138,27 @@ from .rollback import (
     RollbackRollbackValidationError,
 )
 from .routes import Routes, RoutesService, RoutesServiceRoutes, RoutesServiceRoutesNodes
+from .scale_service import (
+    ScaleService,
+    ScaleServiceScaleServiceApplyServiceSuccess,
+    ScaleServiceScaleServiceApplyServiceSuccessService,
+    ScaleServiceScaleServiceApplyServiceSuccessVersion,
+    ScaleServiceScaleServiceConflictError,
+    ScaleServiceScaleServiceNotFoundError,
+    ScaleServiceScaleServiceValidationError,
+)
 from .service_by_name import ServiceByName, ServiceByNameService
+from .services import (
+    Services,
+    ServicesProject,
+    ServicesProjectEnvironment,
+    ServicesProjectEnvironmentServices,
+    ServicesProjectEnvironmentServicesNodes,
+    ServicesProjectEnvironmentServicesNodesRuntime,
+    ServicesProjectEnvironmentServicesNodesRuntimeRelease,
+    ServicesProjectEnvironmentServicesNodesTraffic,
+    ServicesProjectEnvironmentServicesPageInfo,
+)
 from .whoami import Whoami, WhoamiViewer, WhoamiViewerAccount, WhoamiViewerUser
 
 __all__ = [
@@ -256,10 +277,27 @@ __all__ = [
     "RoutesServiceRoutes",
     "RoutesServiceRoutesNodes",
     "RuntimeStatus",
+    "ScaleService",
+    "ScaleServiceInput",
+    "ScaleServiceScaleServiceApplyServiceSuccess",
+    "ScaleServiceScaleServiceApplyServiceSuccessService",
+    "ScaleServiceScaleServiceApplyServiceSuccessVersion",
+    "ScaleServiceScaleServiceConflictError",
+    "ScaleServiceScaleServiceNotFoundError",
+    "ScaleServiceScaleServiceValidationError",
     "SecretScope",
     "ServiceByName",
     "ServiceByNameService",
     "ServiceType",
+    "Services",
+    "ServicesProject",
+    "ServicesProjectEnvironment",
+    "ServicesProjectEnvironmentServices",
+    "ServicesProjectEnvironmentServicesNodes",
+    "ServicesProjectEnvironmentServicesNodesRuntime",
+    "ServicesProjectEnvironmentServicesNodesRuntimeRelease",
+    "ServicesProjectEnvironmentServicesNodesTraffic",
+    "ServicesProjectEnvironmentServicesPageInfo",
     "UpdateEnvironmentInput",
     "UpdateProjectInput",
     "Upload",

@@ -24,6 +24,7 @@ from .input_types import (
     DeployInput,
     RemoveRouteInput,
     RollbackInput,
+    ScaleServiceInput,
 )
 from .logs import Logs
 from .project_by_slug import ProjectBySlug
@@ -33,7 +34,9 @@ from .releases import Releases
 from .remove_route import RemoveRoute
 from .rollback import Rollback
 from .routes import Routes
+from .scale_service import ScaleService
 from .service_by_name import ServiceByName
+from .services import Services
 from .whoami import Whoami
 
 
@@ -751,3 +754,92 @@ class EncliiClient(GqlBaseClient):
         )
         data = self.get_data(response)
         return Releases.model_validate(data)
+
+    async def services(
+        self,
+        project: str,
+        environment: str,
+        window: int,
+        after: Union[Optional[str], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> Services:
+        query = gql("""
+            query Services($project: String!, $environment: String!, $window: Int!, $after: String) {
+              project(slug: $project) {
+                environment(name: $environment) {
+                  services(first: 100, after: $after) {
+                    totalCount
+                    pageInfo {
+                      hasNextPage
+                      endCursor
+                    }
+                    nodes {
+                      id
+                      name
+                      type
+                      runtime {
+                        status
+                        replicasDesired
+                        replicasReady
+                        release {
+                          id
+                        }
+                      }
+                      traffic(window: $window) {
+                        requests
+                        requestsPerSecond
+                        errorRate
+                        p95Ms
+                      }
+                    }
+                  }
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {
+            "project": project,
+            "environment": environment,
+            "window": window,
+            "after": after,
+        }
+        response = await self.execute(
+            query=query, operation_name="Services", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Services.model_validate(data)
+
+    async def scale_service(
+        self, input: ScaleServiceInput, **kwargs: Any
+    ) -> ScaleService:
+        query = gql("""
+            mutation ScaleService($input: ScaleServiceInput!) {
+              scaleService(input: $input) {
+                __typename
+                ... on ApplyServiceSuccess {
+                  unchanged
+                  service {
+                    id
+                    name
+                  }
+                  version {
+                    version
+                    spec
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="ScaleService", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return ScaleService.model_validate(data)

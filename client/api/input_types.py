@@ -134,6 +134,14 @@ class RollbackInput(BaseModel):
     "Default: the release the current deployment replaced."
 
 
+class ScaleServiceInput(BaseModel):
+    service_id: str = Field(alias="serviceId")
+    min: Optional[int] = None
+    "replicas.min (0..100)."
+    max: Optional[int] = None
+    "replicas.max (1..100)."
+
+
 class UpdateEnvironmentInput(BaseModel):
     id: str
     region: Optional[str] = None

@@ -12,7 +12,7 @@ import typer
 from client.cli.exit_codes import ExitCode
 from client.cli.i18n import t
 from client.cli.output import Output
-from client.cli.session import client, expect, fail, run
+from client.cli.session import client, connection, expect, fail, run
 from client.cli.target import SPEC_FILE, git_facts, tarball, target
 
 if TYPE_CHECKING:
@@ -58,38 +58,49 @@ def deploy(
     failed, 40 still going at --timeout.
     """
     out = Output(json=json_)
+    run(out, lambda: deploy_folder(out, file, env, strategy, release, wait, timeout))
 
-    async def verb() -> None:
-        spec_path = file.resolve()
-        try:
-            spec_text = spec_path.read_text()
-        except FileNotFoundError:
-            fail(f"no {file} here: describe the service first (`enclii init`), or give --file PATH")
-        chosen = target(None, env, None, spec_path)
-        assert chosen.service is not None
-        folder = spec_path.parent
-        sha, branch = git_facts(folder)
-        async with client() as api:
-            service_id = await apply_spec(api, out, spec_text, chosen.environment, sha, branch)
-            release_id = release or await build(api, out, service_id, folder, sha, timeout)
-            deployment = await start(api, service_id, release_id, strategy)
-            report: dict[str, Any] = {
-                "service": {"id": service_id, "name": chosen.service},
-                "release": {"id": release_id},
-                "deployment": deployment.model_dump(mode="json", by_alias=True),
-            }
-            if not wait:
-                out.note(t("deploy.queued", deployment=deployment.id, release=release_id))
-                if out.json:
-                    out.document(report)
-                else:
-                    out.line(deployment.id)
-                return
-            final = await follow(api, out, deployment.id, timeout)
-            report["deployment"] = final.model_dump(mode="json", by_alias=True)
-            conclude(out, final, report)
 
-    run(out, verb)
+async def deploy_folder(
+    out: Output,
+    file: Path,
+    env: str | None,
+    strategy: str | None,
+    release: str | None,
+    wait: bool,
+    limit_s: float,
+) -> None:
+    """What `deploy` and `up` do: apply, build (unless a release is given), deploy, and
+    with ``wait`` follow it to its end."""
+    spec_path = file.resolve()
+    try:
+        spec_text = spec_path.read_text()
+    except FileNotFoundError:
+        fail(f"no {file} here: describe the service first (`enclii init`), or give --file PATH")
+    chosen = target(None, env, None, spec_path)
+    assert chosen.service is not None
+    folder = spec_path.parent
+    sha, branch = git_facts(folder)
+    async with client() as api:
+        service_id = await apply_spec(api, out, spec_text, chosen.environment, sha, branch)
+        release_id = release or await build(api, out, service_id, folder, sha, limit_s)
+        deployment = await start(api, service_id, release_id, strategy)
+        report: dict[str, Any] = {
+            "service": {"id": service_id, "name": chosen.service},
+            "release": {"id": release_id},
+            "deployment": deployment.model_dump(mode="json", by_alias=True),
+        }
+        if not wait:
+            out.note(t("deploy.queued", deployment=deployment.id, release=release_id))
+            if out.json:
+                out.document(report)
+            else:
+                out.line(deployment.id)
+            return
+        final = await follow(api, out, deployment.id, limit_s)
+        report["deployment"] = final.model_dump(mode="json", by_alias=True)
+        report["url"] = service_url(final)
+        conclude(out, final, report)
 
 
 def rollback(
@@ -407,8 +418,7 @@ def conclude(out: Output, final: DeploymentView, report: dict[str, Any]) -> None
                 "deploy.healthy",
                 service=final.service.name,
                 release=final.to_release.id,
-                url=f"{final.service.name}.{final.service.environment.name}."
-                f"{final.service.project.slug}.localhost",
+                url=service_url(final),
             )
         )
         if not out.json:
@@ -420,6 +430,16 @@ def conclude(out: Output, final: DeploymentView, report: dict[str, Any]) -> None
         ExitCode.DEPLOY_FAILED,
         details=report,
     )
+
+
+def service_url(deployment: DeploymentView) -> str:
+    """Where the service answers: its default host, on the local router's port when the
+    CLI found the local server (a remote router's address is its operator's to tell)."""
+    service = deployment.service
+    host = f"{service.name}.{service.environment.name}.{service.project.slug}.localhost"
+    router = connection().router
+    port = router.rsplit(":", 1)[-1] if router else None
+    return f"http://{host}:{port}/" if port else f"http://{host}/"
 
 
 def describe(out: Output, deployment: DeploymentView) -> None:

@@ -19,6 +19,8 @@ app = typer.Typer(
     "watches it.",
     no_args_is_help=True,
     rich_markup_mode="rich",
+    # A traceback must never print local variables: they hold tokens.
+    pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 db_app = typer.Typer(help="The control-plane store: migrations.", no_args_is_help=True)
@@ -248,7 +250,7 @@ def version() -> None:
 def _register() -> None:
     """Verbs live in modules of their own; they import the client only when they run, so
     ``enclii --help`` stays fast."""
-    from client.cli import api_verb, auth, deploys, logs, routes
+    from client.cli import api_verb, auth, deploys, logs, routes, scaffold, services
 
     examples = {
         "deploy": "  enclii deploy --env stage --wait\n\n"
@@ -257,15 +259,23 @@ def _register() -> None:
         "status": "  enclii status dep_01H… --wait",
         "releases": "  enclii releases api --env prod --json",
         "logs": "  enclii logs api --env prod -f\n\n  enclii logs api --grep timeout --since 2h --json",
+        "init": "  enclii init --template api --lang python --project shop",
+        "up": "  enclii up\n\n  enclii up --json",
+        "ps": "  enclii ps --env prod\n\n  enclii ps --env prod --json",
+        "scale": "  enclii scale api --min 2 --max 8 --env prod",
         "api": "  enclii api '{ viewer { user { displayName } } }'\n\n"
         "  enclii api 'query($id: ID!) { deployment(id: $id) { phase } }' --var id=dep_01H…",
     }
     for name, function in (
+        ("init", scaffold.init),
+        ("up", scaffold.up),
         ("deploy", deploys.deploy),
         ("rollback", deploys.rollback),
         ("status", deploys.status),
         ("releases", deploys.releases),
         ("logs", logs.logs),
+        ("ps", services.ps),
+        ("scale", services.scale),
         ("api", api_verb.api),
     ):
         app.command(name, epilog="Examples:\n\n" + examples[name])(function)

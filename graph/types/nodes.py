@@ -8,13 +8,14 @@ environment names its project), which is why they share this module.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
 import strawberry
 from croniter import croniter
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from graph.context import Info
@@ -36,7 +37,8 @@ from graph.types.base import (
     newest,
     related,
 )
-from resolvers import lists, lookup
+from graph.types.traffic import TrafficSummary
+from resolvers import lists, lookup, metrics
 from resolvers.identity.rbac import Permission
 from resolvers.pagination import ListSpec
 from resolvers.projects import count_visible_projects, visible_projects
@@ -438,6 +440,25 @@ class Service(Node, Prefetched):
         "Runtime",
         description="Runtimes of every release that ran, newest first.",
     )
+
+    @strawberry.field(
+        graphql_type=TrafficSummary,
+        description="Requests the router recorded over the last `window` seconds (10 to "
+        "604800), all releases together: rate, 5xx rate, percentiles. Batched: a page of "
+        "services costs one statement.",
+    )
+    def traffic(self, info: Info, window: int = 300) -> Awaitable[TrafficSummary]:
+        check(info, Permission.OBSERVE, self._row.project_id)
+        ctx = info.context.ctx
+
+        def factory() -> DataLoader[str, TrafficSummary]:
+            async def load(ids: Sequence[str]) -> list[TrafficSummary]:
+                found = await metrics.traffic_of_services(ctx, ids, window)
+                return [TrafficSummary.from_summary(found[i]) for i in ids]
+
+            return DataLoader(load)
+
+        return info.context.loaders.get(("traffic", window), factory).load(self.id)
 
     @strawberry.field(graphql_type="Connection[Route]")
     def routes(

@@ -383,3 +383,83 @@ def test_logs_search_and_since(cli: Cli, tmp_path: Path) -> None:
     bad = cli.run("logs", "--since", "yesterday", cwd=folder)
     assert bad.returncode == 10
     assert "give a duration" in bad.stderr
+
+
+# -- ps, scale, init, up --------------------------------------------------------------------
+
+
+def test_ps_shows_replicas_health_and_traffic_and_scale_changes_them_at_once(
+    cli: Cli, tmp_path: Path
+) -> None:
+    folder = app_folder(tmp_path, "juliet")
+    assert cli.run("deploy", "--env", "stage", "--wait", cwd=folder).returncode == 0
+    for _ in range(20):
+        cli.answer("web.stage.juliet.localhost")
+
+    def ps() -> dict[str, Any]:
+        listed = cli.json("ps", cwd=folder)
+        assert (listed["project"], listed["environment"]) == ("juliet", "stage")
+        [service] = listed["services"]
+        found: dict[str, Any] = service
+        return found
+
+    deadline = time.monotonic() + DEADLINE_S
+    while (service := ps())["traffic"]["requests"] < 20:  # the router flushes every 5 s
+        assert time.monotonic() < deadline, service
+        time.sleep(0.5)
+    assert service["name"] == "web"
+    assert service["runtime"]["status"] == "RUNNING"
+    assert (service["runtime"]["replicasReady"], service["runtime"]["replicasDesired"]) == (1, 1)
+    assert service["traffic"]["errorRate"] == 0
+    assert service["traffic"]["p95Ms"] > 0
+    table = cli.run("ps", cwd=folder)
+    assert table.returncode == 0
+    assert table.stdout.split("\n")[0].split() == [
+        "SERVICE",
+        "TYPE",
+        "RELEASE",
+        "READY",
+        "HEALTH",
+        "P95",
+        "5XX",
+        "REQ/S",
+    ]
+    assert "1/1" in table.stdout
+
+    scaled = cli.json("scale", "--min", "2", "--max", "3", cwd=folder)
+    assert scaled["replicas"] == {"min": 2, "max": 3}
+    deadline = time.monotonic() + DEADLINE_S
+    while ps()["runtime"]["replicasReady"] != 2:  # no deploy: the bounds are live
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    bad = cli.run("scale", "--min", "5", "--max", "3", cwd=folder)
+    assert bad.returncode == 10
+    assert "min 5 is greater than max 3" in bad.stderr
+    empty = cli.run("ps", "--env", "stage", "--project", "nobody-here")
+    assert empty.returncode == 10
+
+
+def test_init_writes_a_spec_and_up_deploys_it_to_a_preview_environment(
+    cli: Cli, tmp_path: Path
+) -> None:
+    folder = tmp_path / "kilo" / "hello"
+    folder.mkdir(parents=True)
+    made = cli.run("init", "--template", "web", cwd=folder)
+    assert made.returncode == 0, made.stderr
+    assert "Wrote enclii.yaml, app.py, requirements.txt" in made.stderr
+    assert "  project: kilo\n" in (folder / "enclii.yaml").read_text()
+    assert cli.run("init", cwd=folder).returncode == 10  # never overwrites by surprise
+
+    up = cli.run("up", "--json", cwd=folder)
+    assert up.returncode == 0, up.stderr
+    report = json.loads(up.stdout)
+    environment = report["deployment"]["service"]["environment"]["name"]
+    assert environment.startswith("preview-")
+    assert report["url"] == f"http://hello.{environment}.kilo.localhost/"
+    body = httpx.get(
+        f"{cli.server.router_url}/", headers={"host": f"hello.{environment}.kilo.localhost"}
+    )
+    assert body.json() == {"hello": "hello"}
+    # The same branch, the same preview: a second `up` deploys there again.
+    again = cli.json("up", cwd=folder)
+    assert again["deployment"]["service"]["environment"]["name"] == environment

@@ -23,6 +23,7 @@ from resolvers.bootstrap import Bootstrap
 from resolvers.context import Actor, Context
 from resolvers.identity.rbac import MATRIX, SCOPES, Permission
 from resolvers.identity.tokens import bootstrap_token
+from resolvers.services import apply_service
 from store.db import Store
 from store.ids import new_id
 from store.metrics import window_start
@@ -80,6 +81,7 @@ class World:
     own_release: dict[str, str] = field(default_factory=dict)  # level -> release of "api"
     deployed_service: dict[str, str] = field(default_factory=dict)  # level -> service ID
     rollback_target: dict[str, str] = field(default_factory=dict)  # level -> release ID
+    applied_service: str = ""  # a service with a spec (applied through the resolvers)
 
 
 async def build_world(ctx: Context, slug: str) -> World:
@@ -215,7 +217,9 @@ async def build_world(ctx: Context, slug: str) -> World:
                 ),
             ]
         )
+    applied = await apply_service(ctx, service_yaml(slug, env.name, "scaled"))
     return World(
+        applied_service=applied.service.id,
         account_id=project.account_id,
         project_id=project.id,
         slug=slug,
@@ -439,6 +443,13 @@ APPLY = _mutation(
     "ApplyServiceSuccess",
     "created service { name }",
 )
+SCALE = _mutation(
+    "scaleService",
+    "($id: ID!)",
+    "serviceId: $id, min: 1, max: 3",
+    "ApplyServiceSuccess",
+    "service { id } version { spec }",
+)
 DELETE_SERVICE = _mutation(
     "deleteService", "($id: ID!)", "id: $id", "DeleteServiceSuccess", "deletedServiceId"
 )
@@ -586,6 +597,13 @@ def _ok_remove_route(data: dict[str, Any], w: World, level: str) -> None:
     }
 
 
+def _ok_scale(data: dict[str, Any], w: World, level: str) -> None:
+    scaled = data["scaleService"]
+    assert scaled["__typename"] == "ApplyServiceSuccess"
+    assert scaled["service"] == {"id": w.applied_service}
+    assert scaled["version"]["spec"]["spec"]["runtime"]["replicas"] == {"min": 1, "max": 3}
+
+
 def _ok_deployment(field: str, kind: str, release: Callable[[World, str], str]) -> Check:
     def check(data: dict[str, Any], w: World, level: str) -> None:
         assert data[field] == {
@@ -726,6 +744,16 @@ SCENARIOS: Final[dict[Permission, tuple[Scenario, ...]]] = {
             check=_ok_apply,
             error_path=("applyService",),
             audit_action="service.apply",
+        ),
+        Scenario(
+            name="scaleService",
+            field="Mutation.scaleService",
+            needs=(P.DEPLOY,),
+            document=SCALE,
+            variables=lambda w, level: {"id": w.applied_service},
+            check=_ok_scale,
+            error_path=("scaleService",),
+            audit_action="service.scale",
         ),
         Scenario(
             name="deleteService",
