@@ -25,9 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import psutil
-import tomli_w
-
 SERVER_FILE: Final = "server.json"  # written by graph/server.py
 TOKEN_FILE: Final = "bootstrap-token"  # written by graph/server.py
 DEFAULT_URL: Final = "http://127.0.0.1:8000/graphql"
@@ -70,6 +67,8 @@ def write_config(document: dict[str, Any], path: Path | None = None) -> Path:
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_suffix(".tmp")
+    import tomli_w
+
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         tomli_w.dump(document, handle)
@@ -110,6 +109,8 @@ def discover() -> tuple[str, str | None, str | None] | None:
         record = json.loads((directory / SERVER_FILE).read_text())
     except (OSError, ValueError):
         return None
+    import psutil  # here: the CLI's start-up pays only for what a verb uses
+
     pid, url = record.get("pid"), record.get("api")
     if not isinstance(pid, int) or not isinstance(url, str) or not psutil.pid_exists(pid):
         return None

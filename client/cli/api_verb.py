@@ -28,8 +28,10 @@ def api(
         bool, typer.Option("--json", help="Accepted for symmetry: the answer is always JSON.")
     ] = True,
 ) -> None:
-    """Run a GraphQL query or mutation and print the JSON answer; a subscription prints
-    each event as a line of NDJSON until it ends or you press Ctrl-C."""
+    """Run any GraphQL operation and print the JSON answer.
+
+    A subscription prints each event as a line of NDJSON until it ends or you press Ctrl-C.
+    """
     out = Output(json=True)
     text = _read(query)
     values = _variables(var or [], variables)

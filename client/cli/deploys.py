@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -324,6 +323,7 @@ async def build(
     limit_s: float,
 ) -> str:
     """Upload the folder as a new release and wait for its build; the release's ID."""
+    import asyncio
     import io
 
     from client.api.base_model import Upload
@@ -381,6 +381,8 @@ async def follow(
     api: EncliiClient, out: Output, deployment_id: str, limit_s: float
 ) -> DeploymentView:
     """Follow ``deploymentStatus`` until the deployment ends; it, as it ended."""
+    import asyncio
+
     last: DeploymentView | None = None
     try:
         async with asyncio.timeout(limit_s):

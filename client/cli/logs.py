@@ -7,7 +7,6 @@ with backoff and resumes from that cursor, so nothing is missed and nothing repe
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -113,6 +112,8 @@ async def keep_following(
 ) -> None:
     """Until interrupted: a stream that ends (the server stopping) or breaks is resumed
     from the last line printed, after a growing, jittered pause."""
+    import asyncio
+
     from client.api.base_client import ApiUnreachable
 
     delay = RECONNECT_FIRST_S

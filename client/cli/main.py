@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 from pathlib import Path
@@ -196,6 +195,8 @@ def serve(
         raise typer.Exit(ExitCode.VALIDATION)
     try:
         plane = functools.partial(start_local_plane, router_port=router_port, router_host=host)
+        import asyncio
+
         asyncio.run(run(config, plane=plane))
     except ConfigurationError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -215,6 +216,8 @@ def db_upgrade(data_dir: DataDirOption = None, database_url: DatabaseUrlOption =
         directory.mkdir(parents=True, exist_ok=True)
     url = _store_url(directory, database_url)
     try:
+        import asyncio
+
         before = asyncio.run(current_revision(url))
         upgrade(url)
     except ConfigurationError as exc:
@@ -227,19 +230,21 @@ def db_upgrade(data_dir: DataDirOption = None, database_url: DatabaseUrlOption =
         err.print(f"Migrated from {before or 'an empty database'} to {head}.")
 
 
-@db_app.command("current")
+@db_app.command("current", epilog="Example:\n\n  enclii db current --database-url $DATABASE_URL")
 def db_current(data_dir: DataDirOption = None, database_url: DatabaseUrlOption = None) -> None:
     """Print the store's migration revision and the newest one this build knows."""
     from store.migrate import current_revision, head_revision
 
     url = _store_url(_data_dir(data_dir), database_url)
+    import asyncio
+
     current = asyncio.run(current_revision(url))
     head = head_revision()
     state = "up to date" if current == head else "needs `enclii db upgrade`"
     typer.echo(f"{current or 'empty'} (newest: {head}; {state})")
 
 
-@app.command()
+@app.command(epilog="Example:\n\n  enclii version")
 def version() -> None:
     """Print the version of this Enclii."""
     from importlib.metadata import version as dist_version

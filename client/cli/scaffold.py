@@ -102,8 +102,10 @@ def init(
     env: Annotated[str, typer.Option("--env", "-e", help="Default environment.")] = "dev",
     force: Annotated[bool, typer.Option(help="Overwrite an existing enclii.yaml.")] = False,
 ) -> None:
-    """Write an enclii.yaml for this folder from a template (and a starter program when
-    the folder has none)."""
+    """Write an enclii.yaml for this folder from a template.
+
+    A starter program is written too when the folder has no code of that language yet.
+    """
     out = Output()
     folder = Path.cwd()
     spec_path = folder / SPEC_FILE
@@ -168,8 +170,10 @@ def up(
     timeout: TimeoutOption = 900.0,
     json_: JsonOption = False,
 ) -> None:
-    """Build this folder and deploy it to the preview environment of the current branch
-    (preview-<hash of the branch>), then print its URL."""
+    """Deploy this folder to the current branch's preview environment; print its URL.
+
+    The environment is preview-<hash of the branch>: the same branch, the same preview.
+    """
     out = Output(json=json_)
 
     async def verb() -> None:

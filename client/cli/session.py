@@ -9,7 +9,6 @@ unexpected answer — is 1.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -103,6 +102,8 @@ _REFUSED_CODES = {
 
 def run(out: Output, verb: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run ``verb`` and turn what can go wrong into a message and an exit code."""
+    import asyncio
+
     from client.api.base_client import ApiError, ApiUnreachable
 
     code = 0

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 from client.cli.session import fail
 
 SPEC_FILE: Final = "enclii.yaml"
@@ -36,6 +34,8 @@ class Target:
 
 def read_metadata(path: Path) -> dict[str, Any]:
     """``metadata`` of a Service Spec file ({} when there is no file)."""
+    import yaml
+
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -45,3 +46,25 @@ def test_conductor_is_the_same_cli() -> None:
     assert result.returncode == 0
     assert "Usage: conductor" in result.stdout
     assert "serve" in result.stdout
+
+
+def test_every_verb_has_help_with_examples() -> None:
+    """`--help` of every command and subcommand shows at least one example."""
+    import typer
+
+    from client.cli.main import app as cli_app
+
+    def walk(command: Any, path: list[str]) -> list[list[str]]:
+        if hasattr(command, "commands"):  # a group (typer bundles its own click)
+            found: list[list[str]] = []
+            for name, sub in command.commands.items():
+                found += walk(sub, [*path, name])
+            return found
+        return [path]
+
+    verbs = walk(typer.main.get_command(cli_app), [])
+    assert len(verbs) >= 20, verbs
+    for verb in verbs:
+        result = runner.invoke(cli_app, [*verb, "--help"])
+        assert result.exit_code == 0, (verb, result.output)
+        assert "Example" in result.output, f"`enclii {' '.join(verb)} --help` shows no example"
