@@ -149,7 +149,9 @@ def resolve(
     ]
     url, source = next(((u, s) for u, _, s in candidates if u), (DEFAULT_URL, "the default"))
     url = normalise_url(url)
-    secret = token or env_token
+    # ENCLII_TOKEN belongs with ENCLII_API_URL: it is not sent to a URL given by a flag.
+    env_token_fits = source == "ENCLII_API_URL" or (env_url is None and api_url is None)
+    secret = token or (env_token if env_token_fits else None)
     if secret is None:
         # A stored token only goes to the server it was stored for.
         for candidate_url, candidate_token, _ in candidates[2:]:

@@ -167,7 +167,11 @@ def _banner(config: ServerConfig, port: int, store: Store, out: TextIO, first: b
 
 
 def _client_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def _announce(config: ServerConfig, port: int) -> None:
@@ -254,7 +258,10 @@ async def serve(
             await asyncio.sleep(0.02)
         if server.started:
             port = server.servers[0].sockets[0].getsockname()[1]
-            _announce(config, port)
+            try:
+                _announce(config, port)
+            except OSError as exc:  # the CLI's convenience; never a reason not to serve
+                log.warning("could not write %s: %s", config.data_dir / SERVER_FILE, exc)
             _banner(config, port, store, out, first=started.token is not None)
             _tune_gc()
         await task

@@ -249,6 +249,7 @@ async def apply_service(
     git_branch: str | None = None,
     environment: str | None = None,
     action: str = "service.apply",
+    expected_version: int | None = None,
 ) -> ApplyResult:
     """Create or update the service the spec describes (in ``environment`` instead of its
     ``metadata.environment`` when given)."""
@@ -262,6 +263,15 @@ async def apply_service(
         service = await service_by_name(session, env.id, spec.metadata.name)
         created = service is None
         previous = None if service is None else await _latest_version(session, service.id)
+        if expected_version is not None and (
+            previous is None or previous.version != expected_version
+        ):
+            now = previous.version if previous is not None else "none"
+            raise Conflict(
+                f"The spec of {spec.metadata.name!r} changed meanwhile (version {now}, not "
+                f"{expected_version}); run it again.",
+                ("input",),
+            )
         if service is not None and previous is not None and previous.digest == loaded.digest:
             change.record(
                 entity_type="service",
@@ -405,7 +415,15 @@ async def scale_service(
     # scale has no way to keep in step anyway.
     text = yaml.safe_dump(document, sort_keys=False)
     try:
-        return await apply_service(ctx, text, latest.git_sha, action="service.scale")
+        return await apply_service(
+            ctx,
+            text,
+            latest.git_sha,
+            action="service.scale",
+            # Applied onto the version read above, or not at all: an apply landing in
+            # between must not be undone.
+            expected_version=latest.version,
+        )
     except ValidationFailed as failed:
         # Point at what the caller gave, not at the document we made from it.
         raise ValidationFailed([Problem(("input",), p.message) for p in failed.problems]) from None

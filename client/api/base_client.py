@@ -154,10 +154,17 @@ class GqlBaseClient:
         )
         try:
             await transport.connect()
-        except (OSError, TransportConnectionFailed, TransportProtocolError) as exc:
+        except (
+            OSError,
+            TransportConnectionFailed,
+            TransportProtocolError,
+            TransportServerError,
+        ) as exc:
+            if _close_code(exc) == UNAUTHORIZED_CLOSE:
+                raise ApiError(
+                    [GraphQLError(_close_reason(exc) or str(exc), code="UNAUTHENTICATED")]
+                ) from exc
             raise ApiUnreachable(f"no websocket at {self.ws_url}: {exc}") from exc
-        except TransportServerError as exc:
-            raise ApiError([GraphQLError(str(exc), code="UNAUTHENTICATED")]) from exc
         try:
             async for result in transport.subscribe(request):
                 if result.errors:
@@ -165,10 +172,43 @@ class GqlBaseClient:
                 yield dict(result.data or {})
         except TransportQueryError as exc:
             raise ApiError(_errors(exc.errors or []) or [GraphQLError(str(exc))]) from exc
-        except (TransportConnectionFailed, TransportClosed, TransportProtocolError) as exc:
+        except (
+            TransportConnectionFailed,
+            TransportClosed,
+            TransportProtocolError,
+            TransportServerError,
+        ) as exc:
+            if _close_code(exc) == UNAUTHORIZED_CLOSE:
+                raise ApiError(
+                    [GraphQLError(_close_reason(exc) or str(exc), code="UNAUTHENTICATED")]
+                ) from exc
             raise ApiUnreachable(f"the subscription's connection was lost: {exc}") from exc
         finally:
             await transport.close()
+
+
+UNAUTHORIZED_CLOSE = 4401  # the server closes a socket whose token is refused or revoked
+
+
+def _closed(exc: BaseException) -> Any:
+    """The websocket close frame behind a transport error, if there is one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        frame = getattr(seen, "rcvd", None)
+        if frame is not None:
+            return frame
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _close_code(exc: BaseException) -> int | None:
+    frame = _closed(exc)
+    return getattr(frame, "code", None)
+
+
+def _close_reason(exc: BaseException) -> str | None:
+    frame = _closed(exc)
+    return getattr(frame, "reason", None) or None
 
 
 def _errors(raw: Sequence[Any]) -> list[GraphQLError]:

@@ -33,11 +33,12 @@ def api(
     A subscription prints each event as a line of NDJSON until it ends or you press Ctrl-C.
     """
     out = Output(json=True)
-    text = _read(query)
-    values = _variables(var or [], variables)
 
     async def verb() -> None:
         from graphql import GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
+
+        text = _read(query)
+        values = _variables(var or [], variables)
 
         try:
             document = parse(text)

@@ -11,7 +11,15 @@ from client.cli.deploys import JsonOption
 from client.cli.i18n import t
 from client.cli.output import Output
 from client.cli.session import GLOBALS, client, connection, expect, fail, run
-from client.config import Connection, config_path, forget_token, normalise_url, save_profile
+from client.config import (
+    Connection,
+    config_path,
+    forget_token,
+    normalise_url,
+    profile_name,
+    read_config,
+    save_profile,
+)
 
 auth_app = typer.Typer(
     help="Who you are to Enclii: sign in, out, and tokens.", no_args_is_help=True
@@ -41,8 +49,9 @@ def login(
     out = Output(json=json_)
 
     async def verb() -> None:
-        current = connection()
-        url = normalise_url(api_url or GLOBALS.api_url or current.url)
+        given = api_url or GLOBALS.api_url
+        # A new profile has no URL yet: ask the configuration only when none is given.
+        url = normalise_url(given or connection().url)
         if token_stdin:
             secret = sys.stdin.readline().strip()
         elif GLOBALS.token:
@@ -72,11 +81,15 @@ def logout(
 ) -> None:
     """Forget a profile's token (the profile's URL stays)."""
     out = Output()
-    name = profile or GLOBALS.profile or "default"
-    if forget_token(name):
-        out.note(t("auth.forgot", profile=name))
-    else:
-        out.note(t("auth.nothing", profile=name))
+
+    async def verb() -> None:
+        name = profile_name(profile or GLOBALS.profile, read_config()) or "default"
+        if forget_token(name):
+            out.note(t("auth.forgot", profile=name))
+        else:
+            out.note(t("auth.nothing", profile=name))
+
+    run(out, verb)
 
 
 @auth_app.command("whoami", epilog="Example:\n\n  enclii auth whoami --json")

@@ -16,6 +16,7 @@ from client.cli.target import SPEC_FILE, git_facts, tarball, target
 
 if TYPE_CHECKING:
     from client.api.client import EncliiClient
+    from client.api.enums import DeploymentStrategy
     from client.api.fragments import DeploymentView
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -71,11 +72,17 @@ async def deploy_folder(
 ) -> None:
     """What `deploy` and `up` do: apply, build (unless a release is given), deploy, and
     with ``wait`` follow it to its end."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    chosen_strategy = parse_strategy(strategy)
     spec_path = file.resolve()
     try:
         spec_text = spec_path.read_text()
     except FileNotFoundError:
         fail(f"no {file} here: describe the service first (`enclii init`), or give --file PATH")
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
     chosen = target(None, env, None, spec_path)
     assert chosen.service is not None
     folder = spec_path.parent
@@ -83,7 +90,7 @@ async def deploy_folder(
     async with client() as api:
         service_id = await apply_spec(api, out, spec_text, chosen.environment, sha, branch)
         release_id = release or await build(api, out, service_id, folder, sha, limit_s)
-        deployment = await start(api, service_id, release_id, strategy)
+        deployment = await start(api, service_id, release_id, chosen_strategy)
         report: dict[str, Any] = {
             "service": {"id": service_id, "name": chosen.service},
             "release": {"id": release_id},
@@ -96,7 +103,8 @@ async def deploy_folder(
             else:
                 out.line(deployment.id)
             return
-        final = await follow(api, out, deployment.id, limit_s)
+        left = max(1.0, deadline - time.monotonic())  # one --timeout for build and rollout
+        final = await follow(api, out, deployment.id, left)
         report["deployment"] = final.model_dump(mode="json", by_alias=True)
         report["url"] = service_url(final)
         conclude(out, final, report)
@@ -164,6 +172,10 @@ def status(
             found = (await api.deployment_info(deployment_id)).deployment
             if wait and found.phase.value not in TERMINAL:
                 found = await follow(api, out, deployment_id, timeout)
+            if wait and found.phase.value != "HEALTHY":
+                if not out.json:
+                    describe(out, found)
+                conclude(out, found, found.model_dump(mode="json", by_alias=True))
             if out.json:
                 out.document(found.model_dump(mode="json", by_alias=True))
                 return
@@ -343,7 +355,8 @@ async def build(
     with out.spinner(t("build.start", service=service_id, folder=folder)):
         while True:
             node = (await api.release_state(release_id)).node
-            assert isinstance(node, ReleaseStateNodeRelease)
+            if not isinstance(node, ReleaseStateNodeRelease):
+                fail(f"release {release_id} disappeared while building")
             if node.status.value == "READY":
                 out.step(t("build.ready", release=release_id))
                 return release_id
@@ -351,28 +364,35 @@ async def build(
                 fail(
                     t("build.failed", release=release_id, reason=node.status_reason or "?"),
                     ExitCode.BUILD_FAILED,
-                    hint=f"its log: enclii logs --release {release_id}",
+                    hint="the build's output: enclii logs --grep error (lines from [build])",
                 )
             if time.monotonic() > deadline:
                 fail(f"release {release_id} was still building at --timeout", ExitCode.TIMEOUT)
             await asyncio.sleep(BUILD_POLL_S)
 
 
+def parse_strategy(strategy: str | None) -> DeploymentStrategy | None:
+    """--strategy, checked before anything is applied or built."""
+    from client.api.enums import DeploymentStrategy
+
+    if strategy is None:
+        return None
+    names = {s.value.lower().replace("_", "-"): s for s in DeploymentStrategy}
+    if strategy.lower() not in names:
+        fail(f"--strategy {strategy!r}: use one of {', '.join(sorted(names))}")
+    return names[strategy.lower()]
+
+
 async def start(
-    api: EncliiClient, service_id: str, release_id: str, strategy: str | None
+    api: EncliiClient, service_id: str, release_id: str, strategy: DeploymentStrategy | None
 ) -> DeploymentView:
     from client.api.deploy import DeployDeployDeploySuccess
-    from client.api.enums import DeploymentStrategy
     from client.api.input_types import DeployInput
 
-    chosen = None
-    if strategy is not None:
-        names = {s.value.lower().replace("_", "-"): s for s in DeploymentStrategy}
-        if strategy.lower() not in names:
-            fail(f"--strategy {strategy!r}: use one of {', '.join(sorted(names))}")
-        chosen = names[strategy.lower()]
     result = (
-        await api.deploy(DeployInput(service_id=service_id, release_id=release_id, strategy=chosen))
+        await api.deploy(
+            DeployInput(service_id=service_id, release_id=release_id, strategy=strategy)
+        )
     ).deploy
     return expect(result, DeployDeployDeploySuccess).deployment
 
@@ -380,26 +400,41 @@ async def start(
 async def follow(
     api: EncliiClient, out: Output, deployment_id: str, limit_s: float
 ) -> DeploymentView:
-    """Follow ``deploymentStatus`` until the deployment ends; it, as it ended."""
+    """Follow ``deploymentStatus`` until the deployment ends; it, as it ended. A stream that
+    ends early or drops (the server restarting) is joined again until ``limit_s``."""
     import asyncio
 
-    last: DeploymentView | None = None
+    from client.api.base_client import ApiUnreachable
+
+    delay = 0.5
     try:
         async with asyncio.timeout(limit_s):
             with out.spinner(t("holding")):
-                async for update in api.follow_deployment(deployment_id):
-                    last = update.deployment_status.deployment
-                    out.step(
-                        t("deploy.waiting", phase=last.phase.value.lower(), progress=progress(last))
-                    )
-                    if last.phase.value in TERMINAL:
-                        return last
+                while True:
+                    try:
+                        async for update in api.follow_deployment(deployment_id):
+                            last = update.deployment_status.deployment
+                            out.step(
+                                t(
+                                    "deploy.waiting",
+                                    phase=last.phase.value.lower(),
+                                    progress=progress(last),
+                                )
+                            )
+                            if last.phase.value in TERMINAL:
+                                return last
+                    except ApiUnreachable:
+                        pass
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                    try:
+                        now = (await api.deployment_info(deployment_id)).deployment
+                    except ApiUnreachable:
+                        continue
+                    if now.phase.value in TERMINAL:
+                        return now
     except TimeoutError:
         fail(t("timeout", seconds=limit_s, id=deployment_id), ExitCode.TIMEOUT)
-    if last is None or last.phase.value not in TERMINAL:
-        # The stream ended without an end (the server went away): ask once more.
-        last = (await api.deployment_info(deployment_id)).deployment
-    return last
 
 
 def progress(deployment: DeploymentView) -> str:

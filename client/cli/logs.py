@@ -103,8 +103,13 @@ async def backlog(
             show(out, line)
         cursor = page.cursor if page.cursor is not None else cursor
         if not page.has_more or cursor is None:
-            return cursor
+            break
         page = (await api.logs(service_id, PAGE, after=cursor, grep=grep)).logs
+    if cursor is None:
+        # Nothing since then: follow from the newest line, not from the beginning.
+        newest = (await api.logs(service_id, 1)).logs
+        cursor = newest.cursor
+    return cursor
 
 
 async def keep_following(

@@ -291,8 +291,17 @@ def _register() -> None:
 _register()
 
 
+USAGE_ERROR = 2  # what click exits with for an unknown option or a missing argument
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as exit_:
+        # A malformed command line is a request refused as given: the spec's 10.
+        if exit_.code == USAGE_ERROR:
+            raise SystemExit(ExitCode.VALIDATION) from None
+        raise
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class Output:
         width = None if sys.stdout.isatty() else 10_000
         self.out = Console(soft_wrap=True, highlight=False, width=width)
         self.progress_on = not in_ci() and sys.stderr.isatty() and not self.json
+        self.streaming = False
 
     # -- stdout -----------------------------------------------------------------------------
 
@@ -41,11 +42,21 @@ class Output:
 
     def record(self, value: Any) -> None:
         """One line of an NDJSON stream, flushed at once (a pipe reader sees it now)."""
+        self.streaming = True
         sys.stdout.write(json.dumps(value, separators=(",", ":"), default=str) + "\n")
         sys.stdout.flush()
 
+    def final(self, value: Any) -> None:
+        """The closing document: a line of the stream if one was started, else a document."""
+        if self.streaming:
+            self.record(value)
+        else:
+            self.document(value)
+
     def line(self, text: str) -> None:
-        self.out.print(text, markup=False)
+        """Text as it is: no markup, no emoji codes (log lines are other people's words)."""
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         table = Table(box=None, pad_edge=False, header_style="bold")

@@ -139,9 +139,11 @@ def init(
     spec_path.write_text(spec)
     written = [SPEC_FILE]
     has_code = any(folder.glob("*.py" if chosen == "python" else "*.js"))
-    if not has_code:
+    if not (folder / program).exists() and not has_code:
         (folder / program).write_text(code.format(name=service))
         written.append(program)
+    elif not (folder / program).exists():
+        out.note(f"{SPEC_FILE} runs {program}, which is not here: set spec.runtime.cmd")
     if chosen == "python" and not (folder / "requirements.txt").exists():
         (folder / "requirements.txt").write_text("# Your dependencies, one per line.\n")
         written.append("requirements.txt")

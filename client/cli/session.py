@@ -131,6 +131,13 @@ def run(out: Output, verb: Callable[[], Coroutine[Any, Any, None]]) -> None:
         _report(out, str(exc), code, t("hint.unreachable"))
     except KeyboardInterrupt:
         code = INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`enclii logs -f | head`): stop quietly, as Unix tools do;
+        # point stdout at nothing so the interpreter's last flush does not complain.
+        import os
+        import sys
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if code:
         raise typer.Exit(code)
 
@@ -150,4 +157,4 @@ def _report(
         error: dict[str, Any] = {"message": message, "exitCode": int(code)}
         if kind:
             error["code"] = kind
-        out.document({**(details or {}), "error": error})
+        out.final({**(details or {}), "error": error})

@@ -112,7 +112,10 @@ def tarball(folder: Path) -> bytes:
         return info
 
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(folder.iterdir()):
-            archive.add(path, arcname=path.name, filter=keep)
+    try:
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            for path in sorted(folder.iterdir()):
+                archive.add(path, arcname=path.name, filter=keep)
+    except OSError as exc:
+        fail(f"cannot pack {folder} for upload: {exc.strerror or exc} ({exc.filename})")
     return buffer.getvalue()

@@ -126,7 +126,8 @@ def test_deploy_wait_creates_what_is_missing_builds_deploys_and_routes(
     done = cli.run("deploy", "--env", "stage", "--wait", "--json", cwd=folder)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert set(report) == {"service", "release", "deployment"}
+    assert set(report) == {"service", "release", "deployment", "url"}
+    assert report["url"] == "http://web.stage.alpha.localhost/"  # a remote router: no port
     assert report["service"]["name"] == "web"
     deployment = report["deployment"]
     assert deployment["phase"] == "HEALTHY"
@@ -194,8 +195,14 @@ def test_a_failed_deployment_exits_30(cli: Cli, tmp_path: Path) -> None:
     (folder / "enclii.yaml").write_text(spec)
     done = cli.run("deploy", "--env", "stage", "--wait", "--json", cwd=folder)
     assert done.returncode == 30, done.stderr
-    assert json.loads(done.stdout)["deployment"]["phase"] == "FAILED"
+    report = json.loads(done.stdout)  # one document: the deployment, and the error
+    assert report["deployment"]["phase"] == "FAILED"
+    assert report["error"]["exitCode"] == 30
     assert "failed" in done.stderr
+    # `status --wait` of a deployment that failed says so in its exit code too.
+    status = cli.run("status", report["deployment"]["id"], "--wait", "--json")
+    assert status.returncode == 30
+    assert json.loads(status.stdout)["phase"] == "FAILED"
 
 
 def test_a_wait_that_runs_out_exits_40_and_the_deployment_goes_on(cli: Cli, tmp_path: Path) -> None:
@@ -463,3 +470,16 @@ def test_init_writes_a_spec_and_up_deploys_it_to_a_preview_environment(
     # The same branch, the same preview: a second `up` deploys there again.
     again = cli.json("up", cwd=folder)
     assert again["deployment"]["service"]["environment"]["name"] == environment
+
+
+def test_malformed_command_lines_and_a_bad_strategy_exit_10_having_done_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    assert cli.run("deploy", "--no-such-option").returncode == 10
+    assert cli.run("scale", "--min", "many").returncode == 10
+    folder = app_folder(tmp_path, "lima")
+    before = count_projects(cli)
+    done = cli.run("deploy", "--env", "stage", "--strategy", "sideways", cwd=folder)
+    assert done.returncode == 10
+    assert "--strategy 'sideways': use one of" in done.stderr
+    assert count_projects(cli) == before
