@@ -159,7 +159,7 @@ def token_create(
             if project is not None:
                 found = (await api.project_by_slug(project)).project
                 if found is None:
-                    fail(f"no project {project!r} (or you may not see it)")
+                    fail(t("missing.project", project=project))
                 project_id = found.id
             result = (
                 await api.create_token(

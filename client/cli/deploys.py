@@ -80,7 +80,7 @@ async def deploy_folder(
     try:
         spec_text = spec_path.read_text()
     except FileNotFoundError:
-        fail(f"no {file} here: describe the service first (`enclii init`), or give --file PATH")
+        fail(t("missing.spec", file=file))
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror or exc}")
     chosen = target(None, env, None, spec_path)
@@ -249,10 +249,7 @@ async def find_service(api: EncliiClient, project: str, environment: str, name: 
 
 
 def missing_service(project: str, environment: str, name: str) -> NoReturn:
-    fail(
-        f"no service {name!r} in {project}/{environment} (or you may not see it); "
-        "`enclii ps --env ENV` lists them"
-    )
+    fail(t("missing.service", name=name, project=project, environment=environment))
 
 
 async def apply_spec(

@@ -95,6 +95,49 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Token {name} created; it is shown this once:",
         "Token {name} creado; se muestra solo esta vez:",
     ),
+    "missing.spec": (
+        "no {file} here: describe the service first (`enclii init`), or give --file PATH",
+        "no hay {file} aquí: describe primero el servicio (`enclii init`) o indica --file RUTA",
+    ),
+    "missing.service": (
+        "no service '{name}' in {project}/{environment} (or you may not see it); "
+        "`enclii ps --env {environment}` lists them",
+        "no hay un servicio '{name}' en {project}/{environment} (o no puedes verlo); "
+        "`enclii ps --env {environment}` los lista",
+    ),
+    "missing.target": (
+        "say which {what}: there is no {file} here to take it from (or it does not say)",
+        "indica {what}: no hay un {file} aquí del que tomarlo (o no lo dice)",
+    ),
+    "missing.project": (
+        "no project '{project}' (or you may not see it)",
+        "no existe el proyecto '{project}' (o no puedes verlo)",
+    ),
+    "missing.environment": (
+        "no environment '{environment}' in {project}",
+        "no existe el entorno '{environment}' en {project}",
+    ),
+    "scaled": (
+        "{service}: replicas {min}..{max} (spec version {version}{note})",
+        "{service}: réplicas {min}..{max} (versión de especificación {version}{note})",
+    ),
+    "init.wrote": (
+        "Wrote {files}: a {language} {template} service named {service}.",
+        "Escrito {files}: un servicio {template} en {language} llamado {service}.",
+    ),
+    "init.next": (
+        "Next: enclii deploy --env {env} --wait",
+        "Siguiente: enclii deploy --env {env} --wait",
+    ),
+    "init.no_program": (
+        "{file} runs {program}, which is not here: set spec.runtime.cmd",
+        "{file} ejecuta {program}, que no está aquí: ajusta spec.runtime.cmd",
+    ),
+    "up.preview": (
+        "Preview environment {environment} (branch {branch})",
+        "Entorno de vista previa {environment} (rama {branch})",
+    ),
+    "up.no_branch": ("none: not a git tree", "ninguna: no es un árbol git"),
     "error": ("error", "error"),
     "hint.auth": (
         "Sign in with `enclii auth login`, or set ENCLII_TOKEN.",

@@ -10,6 +10,7 @@ from typing import Annotated, Final
 import typer
 
 from client.cli.deploys import JsonOption, TimeoutOption, deploy_folder
+from client.cli.i18n import t
 from client.cli.output import Output
 from client.cli.session import fail, run
 from client.cli.target import SPEC_FILE, git_facts, read_metadata
@@ -143,7 +144,7 @@ def init(
         (folder / program).write_text(code.format(name=service))
         written.append(program)
     elif not (folder / program).exists():
-        out.note(f"{SPEC_FILE} runs {program}, which is not here: set spec.runtime.cmd")
+        out.note(t("init.no_program", file=SPEC_FILE, program=program))
     if chosen == "python" and not (folder / "requirements.txt").exists():
         (folder / "requirements.txt").write_text("# Your dependencies, one per line.\n")
         written.append("requirements.txt")
@@ -152,8 +153,16 @@ def init(
             f'{{\n  "name": "{service}",\n  "version": "1.0.0",\n  "private": true\n}}\n'
         )
         written.append("package.json")
-    out.note(f"Wrote {', '.join(written)}: a {chosen} {template} service named {service}.")
-    out.note(f"Next: enclii deploy --env {env} --wait")
+    out.note(
+        t(
+            "init.wrote",
+            files=", ".join(written),
+            language=chosen,
+            template=template,
+            service=service,
+        )
+    )
+    out.note(t("init.next", env=env))
 
 
 def _refuse(out: Output, message: str) -> None:
@@ -180,10 +189,10 @@ def up(
 
     async def verb() -> None:
         if not read_metadata(file):
-            fail(f"no {file} here: start with `enclii init`")
+            fail(t("missing.spec", file=file))
         _sha, branch = git_facts(file.resolve().parent)
         environment = preview_environment(branch)
-        out.note(f"Preview environment {environment} (branch {branch or 'none: not a git tree'})")
+        out.note(t("up.preview", environment=environment, branch=branch or t("up.no_branch")))
         await deploy_folder(out, file, environment, None, None, True, timeout)
 
     run(out, verb)

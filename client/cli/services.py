@@ -34,9 +34,15 @@ def ps(
                     await api.services(chosen.project, chosen.environment, window, after=after)
                 ).project
                 if found is None:
-                    fail(f"no project {chosen.project!r} (or you may not see it)")
+                    fail(t("missing.project", project=chosen.project))
                 if found.environment is None:
-                    fail(f"no environment {chosen.environment!r} in {chosen.project}")
+                    fail(
+                        t(
+                            "missing.environment",
+                            environment=chosen.environment,
+                            project=chosen.project,
+                        )
+                    )
                 page = found.environment.services
                 rows.extend(page.nodes)
                 if not page.page_info.has_next_page:
@@ -113,8 +119,14 @@ def scale(
             )
             return
         out.note(
-            f"{chosen.service}: replicas {replicas.get('min')}..{replicas.get('max')} "
-            f"(spec version {scaled.version.version}{', unchanged' if scaled.unchanged else ''})"
+            t(
+                "scaled",
+                service=chosen.service,
+                min=replicas.get("min"),
+                max=replicas.get("max"),
+                version=scaled.version.version,
+                note=t("spec.unchanged") if scaled.unchanged else "",
+            )
         )
 
     run(out, verb)

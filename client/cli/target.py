@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from client.cli.i18n import t
 from client.cli.session import fail
 
 SPEC_FILE: Final = "enclii.yaml"
@@ -76,11 +77,7 @@ def target(
         if not value
     ]
     if missing:
-        fail(
-            f"say which {' and '.join(missing)}: there is no {SPEC_FILE} here to take it "
-            "from (or it does not say)",
-            hint=None,
-        )
+        fail(t("missing.target", what=" & ".join(missing), file=SPEC_FILE))
     return chosen
 
 
