@@ -86,6 +86,8 @@ def main() -> None:
         f"target ≤ {TARGET_STARTUP_S * 1000:.0f} ms: {verdict}); "
         f"ps median {statistics.median(ps) * 1000:.0f} ms"
     )
+    if verdict != "met":
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,8 @@ def main() -> None:
         f"{args.backend}: median {median:.2f} s, worst {worst:.2f} s over {len(results)} rounds "
         f"(target ≤ {TARGET_S:.0f} s: {verdict})"
     )
+    if verdict != "met":
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

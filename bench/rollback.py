@@ -148,6 +148,8 @@ def main() -> None:
         f"{len(results)} rounds, {errors} failed requests "
         f"(target ≤ {TARGET_S * 1000:.0f} ms with none failed: {verdict})"
     )
+    if verdict != "met":
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
