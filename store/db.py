@@ -9,6 +9,7 @@ processes wait on busy_timeout.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -69,7 +70,7 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         # busy_timeout first: even the journal_mode pragma can meet another connection's
         # lock, and without a timeout it fails at once with "database is locked".
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _ensure_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -80,6 +81,25 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql(begin)
+
+
+def _ensure_wal(cursor: Any) -> None:
+    """Switch the database to WAL unless it is already. Setting the mode can meet another
+    connection's lock without SQLite's busy handler being asked (CI saw "database is
+    locked" with 50 readers connecting at once), so the no-op case is skipped and the
+    switch itself is retried until the busy timeout."""
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, through its adapter
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class Store:
