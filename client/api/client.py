@@ -388,16 +388,18 @@ class EncliiClient(GqlBaseClient):
         after: Union[Optional[int], UnsetType] = UNSET,
         since: Union[Optional[datetime], UnsetType] = UNSET,
         grep: Union[Optional[str], UnsetType] = UNSET,
+        release_id: Union[Optional[str], UnsetType] = UNSET,
         **kwargs: Any,
     ) -> Logs:
         query = gql("""
-            query Logs($serviceId: ID!, $limit: Int!, $after: Int, $since: DateTime, $grep: String) {
+            query Logs($serviceId: ID!, $limit: Int!, $after: Int, $since: DateTime, $grep: String, $releaseId: ID) {
               logs(
                 serviceId: $serviceId
                 limit: $limit
                 after: $after
                 since: $since
                 grep: $grep
+                releaseId: $releaseId
               ) {
                 hasMore
                 cursor
@@ -424,6 +426,7 @@ class EncliiClient(GqlBaseClient):
             "after": after,
             "since": since,
             "grep": grep,
+            "releaseId": release_id,
         }
         response = await self.execute(
             query=query, operation_name="Logs", variables=variables, **kwargs

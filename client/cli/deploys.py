@@ -361,7 +361,7 @@ async def build(
                 fail(
                     t("build.failed", release=release_id, reason=node.status_reason or "?"),
                     ExitCode.BUILD_FAILED,
-                    hint="the build's output: enclii logs --grep error (lines from [build])",
+                    hint=f"the build's output: enclii logs --release {release_id}",
                 )
             if time.monotonic() > deadline:
                 fail(f"release {release_id} was still building at --timeout", ExitCode.TIMEOUT)

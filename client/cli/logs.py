@@ -59,6 +59,10 @@ def logs(
         str | None, typer.Option(help="From this long ago (15m, 2h, 7d) or this ISO time.")
     ] = None,
     tail: Annotated[int, typer.Option("--tail", "-n", help="Lines to show first.")] = 100,
+    release: Annotated[
+        str | None,
+        typer.Option("--release", help="Only this release's lines (its build and replicas)."),
+    ] = None,
     json_: Annotated[
         bool, typer.Option("--json", help="NDJSON: one line object per line.")
     ] = False,
@@ -73,11 +77,11 @@ def logs(
         chosen = target(service, env, project)
         async with client() as api:
             service_id = await find_service(api, chosen.project, chosen.environment, chosen.service)
-            cursor = await backlog(api, out, service_id, grep, start, tail)
+            cursor = await backlog(api, out, service_id, grep, start, tail, release)
             if cursor is None and not follow:
                 out.note(t("logs.empty", service=chosen.service))
             if follow:
-                await keep_following(api, out, service_id, grep, cursor)
+                await keep_following(api, out, service_id, grep, cursor, release)
 
     run(out, verb)
 
@@ -89,22 +93,23 @@ async def backlog(
     grep: str | None,
     start: datetime | None,
     tail: int,
+    release: str | None = None,
 ) -> int | None:
     """Print what is there already; the cursor to follow from (None: no line yet)."""
     if start is None:
-        page = (await api.logs(service_id, tail, grep=grep)).logs
+        page = (await api.logs(service_id, tail, grep=grep, release_id=release)).logs
         for line in page.lines:
             show(out, line)
         return page.cursor
     cursor: int | None = None
-    page = (await api.logs(service_id, PAGE, since=start, grep=grep)).logs
+    page = (await api.logs(service_id, PAGE, since=start, grep=grep, release_id=release)).logs
     while True:
         for line in page.lines:
             show(out, line)
         cursor = page.cursor if page.cursor is not None else cursor
         if not page.has_more or cursor is None:
             break
-        page = (await api.logs(service_id, PAGE, after=cursor, grep=grep)).logs
+        page = (await api.logs(service_id, PAGE, after=cursor, grep=grep, release_id=release)).logs
     if cursor is None:
         # Nothing since then: follow from the newest line, not from the beginning.
         newest = (await api.logs(service_id, 1)).logs
@@ -113,7 +118,12 @@ async def backlog(
 
 
 async def keep_following(
-    api: EncliiClient, out: Output, service_id: str, grep: str | None, cursor: int | None
+    api: EncliiClient,
+    out: Output,
+    service_id: str,
+    grep: str | None,
+    cursor: int | None,
+    release: str | None = None,
 ) -> None:
     """Until interrupted: a stream that ends (the server stopping) or breaks is resumed
     from the last line printed, after a growing, jittered pause."""
@@ -128,7 +138,8 @@ async def keep_following(
                 line = update.logs
                 if cursor is not None and line.sequence <= cursor:
                     continue  # already printed (a replay overlapping the backlog)
-                show(out, line)
+                if release is None or line.release_id == release:
+                    show(out, line)
                 cursor = line.sequence
                 delay = RECONNECT_FIRST_S
             reason = "the server ended the stream"

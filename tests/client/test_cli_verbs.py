@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -186,6 +187,13 @@ def test_a_failed_build_exits_20(cli: Cli, tmp_path: Path) -> None:
     done = cli.run("deploy", "--env", "stage", "--wait", cwd=folder)
     assert done.returncode == 20, done.stderr
     assert "failed" in done.stderr
+    # The hint names the command that shows the build's own output.
+    found = re.search(r"enclii logs --release (rel_\w+)", done.stderr)
+    assert found is not None, done.stderr
+    shown = cli.run("logs", "--release", found[1], "--json", cwd=folder)
+    lines = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert lines and {line["releaseId"] for line in lines} == {found[1]}
+    assert any("missing-1.0-py3-none-any.whl" in line["message"] for line in lines)
 
 
 def test_a_failed_deployment_exits_30(cli: Cli, tmp_path: Path) -> None:
