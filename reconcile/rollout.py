@@ -46,7 +46,7 @@ class ReleaseFacts:
     status: ReleaseStatus
     status_reason: str | None
     runnable: bool  # built here, with files a local driver can run
-    replicas: int  # spec.runtime.replicas.min of the release's spec
+    replicas: int  # replicas.min (of the service's newest spec: bounds are live)
     progress_deadline_s: int
     rollback_window_s: int
     scaling: ScalePolicy | None = None  # spec.autoscaling.hpa with replicas min..max

@@ -9,6 +9,7 @@ from .add_route import (
 from .apply_service import (
     ApplyService,
     ApplyServiceApplyServiceApplyServiceSuccess,
+    ApplyServiceApplyServiceApplyServiceSuccessChanges,
     ApplyServiceApplyServiceApplyServiceSuccessService,
     ApplyServiceApplyServiceApplyServiceSuccessVersion,
     ApplyServiceApplyServiceConflictError,
@@ -171,6 +172,7 @@ __all__ = [
     "AddRouteInput",
     "ApplyService",
     "ApplyServiceApplyServiceApplyServiceSuccess",
+    "ApplyServiceApplyServiceApplyServiceSuccessChanges",
     "ApplyServiceApplyServiceApplyServiceSuccessService",
     "ApplyServiceApplyServiceApplyServiceSuccessVersion",
     "ApplyServiceApplyServiceConflictError",

@@ -1,4 +1,4 @@
-from typing import Literal, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import Field
 
@@ -20,6 +20,7 @@ class ApplyServiceApplyServiceApplyServiceSuccess(BaseModel):
     unchanged: bool
     service: "ApplyServiceApplyServiceApplyServiceSuccessService"
     version: "ApplyServiceApplyServiceApplyServiceSuccessVersion"
+    changes: list["ApplyServiceApplyServiceApplyServiceSuccessChanges"]
 
 
 class ApplyServiceApplyServiceApplyServiceSuccessService(BaseModel):
@@ -29,6 +30,13 @@ class ApplyServiceApplyServiceApplyServiceSuccessService(BaseModel):
 
 class ApplyServiceApplyServiceApplyServiceSuccessVersion(BaseModel):
     version: int
+
+
+class ApplyServiceApplyServiceApplyServiceSuccessChanges(BaseModel):
+    path: str
+    kind: str
+    before: Optional[Any]
+    after: Optional[Any]
 
 
 class ApplyServiceApplyServiceValidationError(BaseModel):

@@ -701,6 +701,12 @@ class EncliiClient(GqlBaseClient):
                   version {
                     version
                   }
+                  changes {
+                    path
+                    kind
+                    before
+                    after
+                  }
                 }
                 ...Problem
               }

@@ -284,6 +284,14 @@ async def apply_spec(
                 created.add(what)
                 continue
         applied = expect(result, ApplyServiceApplyServiceApplyServiceSuccess)
+        # The file's bounds win over an earlier `enclii scale`: say so, it is easy to miss.
+        moved = [
+            f"{c.path.rsplit('.', 1)[1]} {c.before} → {c.after}"
+            for c in applied.changes
+            if c.path.startswith("spec.runtime.replicas.") and c.kind == "changed"
+        ]
+        if moved:
+            out.note(t("spec.bounds", moves=", ".join(sorted(moved)), file=SPEC_FILE))
         out.step(
             t(
                 "spec.applied",

@@ -138,6 +138,10 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Entorno de vista previa {environment} (rama {branch})",
     ),
     "up.no_branch": ("none: not a git tree", "ninguna: no es un árbol git"),
+    "spec.bounds": (
+        "Replica bounds from {file}: {moves} (this replaces an earlier `enclii scale`)",
+        "Límites de réplicas desde {file}: {moves} (esto reemplaza un `enclii scale` anterior)",
+    ),
     "error": ("error", "error"),
     "hint.auth": (
         "Sign in with `enclii auth login`, or set ENCLII_TOKEN.",

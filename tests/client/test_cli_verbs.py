@@ -450,6 +450,10 @@ def test_ps_shows_replicas_health_and_traffic_and_scale_changes_them_at_once(
     bad = cli.run("scale", "--min", "5", "--max", "3", cwd=folder)
     assert bad.returncode == 10
     assert "min 5 is greater than max 3" in bad.stderr
+    # Deploying the folder again brings its file's bounds back, and says so.
+    redeployed = cli.run("deploy", "--env", "stage", "--wait", cwd=folder)
+    assert redeployed.returncode == 0, redeployed.stderr
+    assert "Replica bounds from enclii.yaml: max 3 → 2, min 2 → 1" in redeployed.stderr
     empty = cli.run("ps", "--env", "stage", "--project", "nobody-here")
     assert empty.returncode == 10
 
