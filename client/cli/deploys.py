@@ -72,8 +72,6 @@ async def deploy_folder(
 ) -> None:
     """What `deploy` and `up` do: apply, build (unless a release is given), deploy, and
     with ``wait`` follow it to its end."""
-    import time
-
     deadline = time.monotonic() + limit_s
     chosen_strategy = parse_strategy(strategy)
     spec_path = file.resolve()
