@@ -5,16 +5,14 @@ router which release answers. Shared by bench/deploy.py and bench/rollback.py.""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import tarfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench._common import REPO
+from client.cli.target import tarball  # what the CLI uploads, the bench uploads
 
 EXAMPLE = REPO / "examples" / "python-web"
 DEADLINE_S = 120.0
@@ -63,14 +61,6 @@ async def apply_example(api: httpx.AsyncClient, name: str) -> str:
     )
     service: str = success(applied["applyService"], "service")["id"]
     return service
-
-
-def tarball(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(folder.iterdir()):
-            tar.add(path, arcname=path.name)
-    return buffer.getvalue()
 
 
 async def create_release(api: httpx.AsyncClient, service: str, upload: bool) -> str:
