@@ -28,6 +28,8 @@ NOTIFY_CHANNEL: Final = "enclii_events"
 # Work queues of the controllers: resolvers append here, the controller runner follows.
 BUILDS_STREAM: Final = "work:builds"
 DEPLOYMENTS_STREAM: Final = "work:deployments"  # entity: a service whose rollout to look at
+ALERTS_STREAM: Final = "work:alerts"  # entity: an alert delivery to send
+SLO_STREAM: Final = "work:slo"  # entity: a service whose error budget to compute
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,11 @@ def project_stream(project_id: str) -> str:
 def deployment_stream(deployment_id: str) -> str:
     """One deployment's phase changes, for ``deploymentStatus``."""
     return f"deployment:{deployment_id}"
+
+
+def canary_stream(deployment_id: str) -> str:
+    """One canary deployment's analysis checks, for ``canaryMetrics``."""
+    return f"canary:{deployment_id}"
 
 
 def _dialect(session: AsyncSession) -> str:

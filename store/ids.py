@@ -39,6 +39,7 @@ PREFIXES: Final[dict[str, str]] = {
     "membership": "mem",
     "api_token": "tok",
     "user": "usr",
+    "alert": "alr",
 }
 
 _lock = threading.Lock()

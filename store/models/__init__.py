@@ -3,6 +3,7 @@
 from store.models.base import Base, utcnow
 from store.models.enums import (
     TERMINAL_PHASES,
+    AlertStatus,
     AuditOutcome,
     DeploymentKind,
     DeploymentPhase,
@@ -15,6 +16,7 @@ from store.models.enums import (
     SecretScope,
     ServiceType,
 )
+from store.models.guardrails import AlertDelivery, SloStatus
 from store.models.records import (
     AuditChainHead,
     AuditEvent,
@@ -24,6 +26,7 @@ from store.models.records import (
     LogHead,
     LogLine,
     RequestMetrics,
+    RequestMetricsHourly,
 )
 from store.models.resources import Job, JobRun, Route, Secret, SecretVersion, Volume
 from store.models.tenancy import Account, ApiToken, Environment, Membership, Project, User
@@ -38,6 +41,8 @@ from store.models.workloads import (
 __all__ = [
     "TERMINAL_PHASES",
     "Account",
+    "AlertDelivery",
+    "AlertStatus",
     "ApiToken",
     "AuditChainHead",
     "AuditEvent",
@@ -61,6 +66,7 @@ __all__ = [
     "Release",
     "ReleaseStatus",
     "RequestMetrics",
+    "RequestMetricsHourly",
     "Role",
     "Route",
     "RouteSource",
@@ -72,6 +78,7 @@ __all__ = [
     "Service",
     "ServiceSpecVersion",
     "ServiceType",
+    "SloStatus",
     "User",
     "Volume",
     "utcnow",

@@ -71,6 +71,12 @@ class SecretScope(StrEnum):
     SERVICE = "service"
 
 
+class AlertStatus(StrEnum):
+    PENDING = "pending"  # not yet delivered; retried with backoff
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # gave up: every attempt failed, or the receiver refused it (4xx)
+
+
 class JobRunStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"

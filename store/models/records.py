@@ -80,15 +80,10 @@ class CostSample(Base):
     )
 
 
-class RequestMetrics(Base):
-    """What the router saw of one release in one window: counts by status class and a
-    latency histogram (bucket bounds in ``store.metrics``), merged by adding."""
+class _TrafficCounts:
+    """Counts by status class and a latency histogram (bucket bounds in ``store.metrics``),
+    merged by adding."""
 
-    __tablename__ = "request_metrics"
-
-    service_id: Mapped[str] = mapped_column(
-        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
-    )
     release_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(primary_key=True)
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -101,7 +96,31 @@ class RequestMetrics(Base):
     # Sparse: {"<bucket index>": count}.
     histogram: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
 
+
+class RequestMetrics(_TrafficCounts, Base):
+    """What the router saw of one release in one 10-second window: what dashboards and
+    canary analysis read (kept a week)."""
+
+    __tablename__ = "request_metrics"
+
+    service_id: Mapped[str] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True, sort_order=-1
+    )
+
     __table_args__ = (Index("ix_request_metrics_window_start", "window_start"),)
+
+
+class RequestMetricsHourly(_TrafficCounts, Base):
+    """The same counts per hour, written beside the 10-second rows and kept long enough
+    for error budgets (a 90-day SLO window reads 2,160 rows, not 777,600)."""
+
+    __tablename__ = "request_metrics_hourly"
+
+    service_id: Mapped[str] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True, sort_order=-1
+    )
+
+    __table_args__ = (Index("ix_request_metrics_hourly_window_start", "window_start"),)
 
 
 class EventStream(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import (
@@ -133,6 +133,11 @@ class Deployment(Base):
     generation: Mapped[int] = mapped_column(Integer, default=1)
     # Set when replicas start: a restarted controller keeps the deadline it had.
     deadline_at: Mapped[datetime | None] = mapped_column()
+    # A canary's progress as the controller keeps it (step, weight, checks, what decided
+    # it) and the overrides people asked for (pause, promote, abort): see reconcile.canary.
+    canary: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Deployed as a fix: a canary marked so may deploy while the error budget is frozen.
+    fix: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

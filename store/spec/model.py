@@ -335,12 +335,137 @@ class Autoscaling(_Model):
     hpa: Hpa | None = None
 
 
+class PauseFor(_Model):
+    seconds: int | None = Field(
+        None,
+        ge=1,
+        le=86_400,
+        description=(
+            "Hold this long, then go on once the latest analysis check passed; "
+            "omit to hold until promoteDeployment."
+        ),
+    )
+
+
+class CanaryStep(_Model):
+    """One step: exactly one of setWeight, pause or analysis."""
+
+    set_weight: int | None = Field(
+        None, ge=1, le=100, description="Send this percent of traffic to the canary."
+    )
+    pause: PauseFor | None = Field(
+        None, description="{seconds: 300} holds for a duration; {} until promoted."
+    )
+    analysis: dict[str, Any] | None = Field(
+        None,
+        description="{} holds until an analysis check made during this step passes.",
+        json_schema_extra={"maxProperties": 0},
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        given = [k for k in ("set_weight", "pause", "analysis") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise _fail(
+                "canary_step",
+                "a canary step is exactly one of setWeight: N, pause: {seconds: N} (or {}), "
+                "analysis: {}",
+            )
+        if self.analysis:
+            raise _fail("canary_step", "analysis takes no settings here: write `analysis: {}`")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "setWeight" if self.set_weight is not None else "pause" if self.pause else "analysis"
+
+
+def _default_steps() -> list[CanaryStep]:
+    return [
+        CanaryStep.model_validate(step)
+        for step in ({"setWeight": 10}, {"pause": {"seconds": 300}}, {"setWeight": 100})
+    ]
+
+
+class Analysis(_Model):
+    interval_seconds: float = Field(
+        30, ge=0.5, le=3600, description="How often the canary is judged against stable."
+    )
+    window_seconds: float = Field(
+        120,
+        ge=1,
+        le=86_400,
+        description="Each check reads both releases' traffic over this sliding window.",
+    )
+    max_error_rate_percent: float = Field(
+        2.0, ge=0, le=100, description="A canary answering a larger share of 5xx fails."
+    )
+    max_p95_ratio: float = Field(
+        1.5, gt=0, le=100, description="A canary whose P95 exceeds stable's by this factor fails."
+    )
+    min_requests: int = Field(
+        200,
+        ge=1,
+        le=10_000_000,
+        description="Canary requests a window needs before a check says anything.",
+    )
+    min_errors: int = Field(
+        5, ge=1, le=10_000_000, description="Canary 5xx a window needs before an error failure."
+    )
+    failures_to_abort: int = Field(
+        4, ge=1, le=100, description="Consecutive failed checks that abort the canary."
+    )
+    deadline_seconds: int = Field(
+        1800,
+        ge=1,
+        le=7 * 86_400,
+        description=(
+            "A canary still waiting on analysis this long after it took traffic rolls back "
+            '("insufficient traffic" when checks had too few requests).'
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.window_seconds < self.interval_seconds:
+            raise _fail(
+                "analysis_window",
+                f"windowSeconds {self.window_seconds:g} is shorter than intervalSeconds "
+                f"{self.interval_seconds:g}: checks would skip traffic",
+            )
+        return self
+
+
+class Canary(_Model):
+    steps: list[CanaryStep] = Field(
+        default_factory=_default_steps,
+        min_length=1,
+        max_length=30,
+        description="Default: setWeight 10, pause 300 s, setWeight 100.",
+    )
+    analysis: Analysis = Field(default_factory=lambda: Analysis())
+    keep_aborted_seconds: int = Field(
+        600,
+        ge=0,
+        le=86_400,
+        description="An aborted canary's replicas stay out of traffic this long for debugging.",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: list[CanaryStep]) -> list[CanaryStep]:
+        if not any(step.set_weight is not None for step in value):
+            raise _fail("canary_steps", "canary steps need at least one setWeight")
+        return value
+
+
 class Deploy(_Model):
-    strategy: Literal["rolling", "blue-green"] = Field(
+    strategy: Literal["rolling", "blue-green", "canary"] = Field(
         "rolling",
         description=(
             "rolling: traffic moves replica by replica as new ones become ready; "
-            "blue-green: all at once when every new replica is ready."
+            "blue-green: all at once when every new replica is ready; canary: by "
+            "deploy.canary.steps, judged against the stable release by automated analysis."
         ),
     )
     progress_deadline_seconds: int = Field(
@@ -357,6 +482,61 @@ class Deploy(_Model):
             "How long the previous release keeps running out of traffic after a deploy, "
             "so a rollback to it is instant."
         ),
+    )
+    canary: Canary = Field(default_factory=lambda: Canary())
+
+
+class LatencyObjective(_Model):
+    threshold_ms: float = Field(gt=0, le=600_000, description="A request slower than this is bad.")
+    percent: float = Field(
+        gt=0, lt=100, description="Share of requests that must be faster, e.g. 99."
+    )
+
+
+class Slo(_Model):
+    availability: float | None = Field(
+        None,
+        gt=0,
+        lt=100,
+        description="Percent of requests that must not answer 5xx, e.g. 99.9.",
+    )
+    latency: LatencyObjective | None = Field(None, description="{thresholdMs: 300, percent: 99}")
+    window_days: int = Field(30, ge=1, le=90, description="Period the error budget covers.")
+    burn_rate_alert: float = Field(
+        14.4,
+        gt=0,
+        le=10_000,
+        description=(
+            "Alert (slo-burn) when the budget burns this many times faster than it lasts "
+            "the whole window; 14.4 spends 2% of 30 days' budget in an hour."
+        ),
+    )
+    burn_window_seconds: int = Field(
+        3600, ge=10, le=86_400, description="Window the burn rate is measured over."
+    )
+
+    @model_validator(mode="after")
+    def _some_objective(self) -> Self:
+        if self.availability is None and self.latency is None:
+            raise _fail(
+                "slo", "an slo needs availability (percent) or latency {thresholdMs, percent}"
+            )
+        return self
+
+
+AlertEvent = Literal["rollback", "freeze", "unfreeze", "slo-burn"]
+
+
+class AlertPolicy(_Model):
+    name: Name
+    webhook: str = Field(
+        description="URL that receives a Slack-compatible JSON message (POST).",
+        pattern=r"^https?://",
+    )
+    events: list[AlertEvent] = Field(
+        default_factory=lambda: ["rollback", "freeze", "slo-burn"],
+        min_length=1,
+        description="rollback, freeze, unfreeze and slo-burn; default all but unfreeze.",
     )
 
 
@@ -380,6 +560,16 @@ class ServiceBody(_Model):
     jobs: list[JobSpec] = Field(default_factory=list)
     autoscaling: Autoscaling = Field(default_factory=lambda: Autoscaling())
     deploy: Deploy = Field(default_factory=lambda: Deploy())
+    slo: Slo | None = Field(None, description="Objectives whose error budget gates deploys.")
+    alerts: list[AlertPolicy] = Field(
+        default_factory=list, description="Webhooks told of rollbacks, freezes and SLO burn."
+    )
+
+    @field_validator("alerts")
+    @classmethod
+    def _alerts(cls, value: list[AlertPolicy]) -> list[AlertPolicy]:
+        _unique(value, "name", "alert")
+        return value
 
     @field_validator("routes")
     @classmethod
