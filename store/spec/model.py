@@ -527,6 +527,10 @@ class Slo(_Model):
 AlertEvent = Literal["rollback", "freeze", "unfreeze", "slo-burn"]
 
 
+def _default_alert_events() -> list[AlertEvent]:
+    return ["rollback", "freeze", "slo-burn"]
+
+
 class AlertPolicy(_Model):
     name: Name
     webhook: str = Field(
@@ -534,7 +538,7 @@ class AlertPolicy(_Model):
         pattern=r"^https?://",
     )
     events: list[AlertEvent] = Field(
-        default_factory=lambda: ["rollback", "freeze", "slo-burn"],
+        default_factory=_default_alert_events,
         min_length=1,
         description="rollback, freeze, unfreeze and slo-burn; default all but unfreeze.",
     )
