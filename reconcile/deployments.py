@@ -26,6 +26,8 @@ from sqlalchemy import select
 
 from reconcile.autoscale import ScalePolicy
 from reconcile.builds import verify_release
+from reconcile.canary import judge
+from reconcile.canary_steps import CanaryPlan, CanaryState, check_due
 from reconcile.driver import (
     Driver,
     DriverError,
@@ -46,14 +48,18 @@ from reconcile.rollout import (
 )
 from reconcile.runner import DONE, Result, again
 from reconcile.signing import PlatformKey, SignatureError
+from store.alerts import enqueue_alerts
 from store.conditions import is_true, set_condition
 from store.db import Store
-from store.events import append_event, deployment_stream, project_stream
+from store.events import append_event, canary_stream, deployment_stream, project_stream
 from store.ids import new_id
+from store.metrics import read_tallies, total, window_start
 from store.models import (
     TERMINAL_PHASES,
     Deployment,
+    DeploymentKind,
     DeploymentPhase,
+    DeploymentStrategy,
     Environment,
     Project,
     Release,
@@ -99,6 +105,24 @@ class _World:
     @property
     def label(self) -> str:
         return f"{self.service.name}.{self.environment.name}.{self.project.slug}"
+
+
+def _rollback_fields(row: Deployment, decision: dict[str, Any] | None) -> dict[str, str]:
+    fields = {
+        "Release": row.to_release_id,
+        "Back to": row.from_release_id or "no release",
+        "Reason": row.reason or "",
+    }
+    sample = (decision or {}).get("sample") or {}
+    for side in ("canary", "stable"):
+        figures = sample.get(side)
+        if figures:
+            p95 = figures.get("p95Ms")
+            fields[side.title()] = (
+                f"{figures['requests']} requests, {figures['errorRate']:.2%} 5xx, P95 "
+                + (f"{p95:.0f} ms" if p95 is not None else "n/a")
+            )
+    return fields
 
 
 def _with_live_bounds(spec: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +264,8 @@ class DeploymentController:
                     from_release_id=current.from_release_id,
                     deadline_at=current.deadline_at,
                     verified=is_true(current.conditions, "Verified"),
+                    generation=current.generation,
+                    **self._canary_facts(world, current),
                 )
                 if current is not None and current.to_release_id in facts
                 else None
@@ -258,6 +284,44 @@ class DeploymentController:
             releases=facts,
         )
 
+    @staticmethod
+    def _canary_facts(world: _World, current: Deployment) -> dict[str, Any]:
+        if current.strategy is not DeploymentStrategy.CANARY:
+            return {}
+        state = CanaryState.from_json(current.canary or {})
+        spec = world.specs.get(current.to_release_id, {})
+        canary = spec.get("deploy", {}).get("canary", {})
+        return {
+            "canary": state,
+            "canary_plan": CanaryPlan.from_spec(canary, state.steps),
+        }
+
+    async def _analyse(self, world: _World, snapshot: Snapshot) -> Snapshot:
+        """Make the canary's analysis check when one is due: its traffic and the stable
+        release's, read over the same window."""
+        current = snapshot.current
+        if (
+            current is None
+            or current.phase is not DeploymentPhase.DEPLOYING
+            or current.canary is None
+            or current.canary_plan is None
+            or not check_due(current.canary, current.canary_plan, snapshot.now)
+        ):
+            return snapshot
+        policy = current.canary_plan.analysis
+        canary_id = current.to_release.id
+        stable_ids = [
+            release_id
+            for release_id, runtime in snapshot.runtimes.items()
+            if runtime.weight > 0 and release_id != canary_id
+        ]
+        since = window_start(snapshot.now - timedelta(seconds=policy.window_s))
+        async with self.store.read() as session:
+            tallies = await read_tallies(session, world.service.id, since, [canary_id, *stable_ids])
+        stable = total(tallies[r] for r in stable_ids if r in tallies)
+        canary = tallies.get(canary_id) or total([])
+        return replace(snapshot, sample=judge(canary, stable, policy))
+
     # -- acting -----------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result:
@@ -266,7 +330,7 @@ class DeploymentController:
             await self._teardown(key, world)
             return DONE
         observed = await self.driver.observe(key)
-        snapshot = self._snapshot(world, observed)
+        snapshot = await self._analyse(world, self._snapshot(world, observed))
         plan = decide(snapshot)
         verification: str | None = None
         if plan.needs_verification and snapshot.current is not None:
@@ -405,10 +469,27 @@ class DeploymentController:
             if current is not None and snapshot.current is not None:
                 row = await session.get(Deployment, current.id, with_for_update=True)
                 # ``current`` is the row as read before deciding.
-                if row is None or row.phase is not current.phase:
-                    changed = False  # a rollback or a newer deploy got there first
+                if (
+                    row is None
+                    or row.phase is not current.phase
+                    or row.generation != current.generation
+                ):
+                    # A rollback, a newer deploy or an override (promote, pause, abort)
+                    # got there first.
+                    changed = False
                 else:
                     self._conditions(row, snapshot, plan, observed, verification)
+                    if plan.canary is not None and plan.canary != row.canary:
+                        row.canary = plan.canary
+                    if plan.sample is not None:
+                        await append_event(
+                            session,
+                            canary_stream(row.id),
+                            "canary.sample",
+                            entity_id=row.id,
+                            actor_id=ACTOR,
+                            payload=plan.sample,
+                        )
                     if plan.start_deadline:
                         row.started_at = now
                         row.deadline_at = now + timedelta(
@@ -465,6 +546,7 @@ class DeploymentController:
             DeploymentPhase.FAILED: ("False", "RolloutFailed"),
             DeploymentPhase.BUILDING: ("True", "WaitingForBuild"),
             DeploymentPhase.DEPLOYING: ("True", "ShiftingTraffic"),
+            DeploymentPhase.ROLLED_BACK: ("False", "RolledBack"),
         }.get(phase, ("Unknown", phase.name.title()))
         conditions = set_condition(
             conditions,
@@ -502,6 +584,9 @@ class DeploymentController:
         }
         if row.reason:
             payload["reason"] = row.reason
+        decision = (row.canary or {}).get("decision")
+        if phase is DeploymentPhase.ROLLED_BACK and decision:
+            payload["decision"] = decision
         for stream in (project_stream(world.project.id), deployment_stream(row.id)):
             await append_event(
                 session,
@@ -510,6 +595,17 @@ class DeploymentController:
                 entity_id=row.id,
                 actor_id=ACTOR,
                 payload=payload,
+            )
+        if phase is DeploymentPhase.ROLLED_BACK and row.kind is DeploymentKind.DEPLOY:
+            await enqueue_alerts(
+                session,
+                service=world.service,
+                project_id=world.project.id,
+                service_label=world.label,
+                spec=world.live,
+                event="rollback",
+                title=f"deployment {row.id} rolled back",
+                fields=_rollback_fields(row, decision),
             )
 
     async def _runtimes(

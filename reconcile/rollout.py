@@ -5,12 +5,19 @@ replicas the driver sees, the weights last routed, the clock), which is what mak
 deployment controller level-triggered: it never asks what happened, only what is, and
 deciding twice from the same world gives the same plan.
 
-Strategies (the canary strategy, with analysis, comes later; weights already allow it):
+Strategies:
 
 - **rolling** (default): the new release's share of traffic follows its ready replicas —
   one of four ready, 25 %; the previous release keeps the rest until the new one is whole.
 - **blue-green**: the new release gets no traffic until every replica is ready, then all of
   it at once.
+- **canary**: the new release starts at full size beside the stable one (which keeps its
+  replicas, so no request meets a cold start) and, once all its replicas are ready, follows
+  its steps (``reconcile.canary_steps``): a weight, a pause, an analysis gate. Each check
+  judges it against the stable release over the same window; failing checks abort it —
+  traffic returns to the stable release at once, and the canary's replicas stay out of
+  traffic for ``keepAbortedSeconds`` for debugging. A first deploy has nothing to compare
+  with and goes straight to all traffic.
 - **rollback**: traffic moves to the target release as soon as one of its replicas is
   ready; a release still warm from its last deploy has them all ready already, so the move
   is immediate.
@@ -25,8 +32,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from reconcile.autoscale import SYNC_S, ScalePolicy, Usage, recommend
+from reconcile.canary import Sample
+from reconcile.canary_steps import CanaryPlan, CanaryState, Outcome, advance, begin
 from reconcile.driver import ReplicaObservation
 from store.models import (
     DeploymentKind,
@@ -62,6 +72,9 @@ class DeploymentFacts:
     from_release_id: str | None
     deadline_at: datetime | None
     verified: bool
+    generation: int = 1
+    canary: CanaryState | None = None  # its progress, for a canary deploy
+    canary_plan: CanaryPlan | None = None  # its steps and analysis policy
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ class Snapshot:
     runtimes: Mapping[str, RuntimeFacts]  # by release id
     observed: Mapping[str, Sequence[ReplicaObservation]]  # by release id
     releases: Mapping[str, ReleaseFacts]  # every release named above
+    sample: Sample | None = None  # the canary analysis check made for this reconcile
 
 
 @dataclass
@@ -94,6 +108,8 @@ class Plan:
     weights: dict[str, int] = field(default_factory=dict)  # release → percent
     warm_until: dict[str, datetime | None] = field(default_factory=dict)
     scaled: dict[str, str] = field(default_factory=dict)  # release → why the autoscaler moved it
+    canary: dict[str, Any] | None = None  # the canary's new state, to record
+    sample: dict[str, Any] | None = None  # the analysis check made now, to stream
     requeue_after: float | None = None
 
 
@@ -204,8 +220,19 @@ def decide(snapshot: Snapshot) -> Plan:
         plan.progress = _complete(target)
     elif phase is DeploymentPhase.FAILED:
         _after_failure(plan, snapshot, current)
+    elif phase is DeploymentPhase.ROLLED_BACK:
+        _after_abort(plan, snapshot, current)
     _keep_warm(plan, snapshot)
     return plan
+
+
+def _is_canary(current: DeploymentFacts, previous: Mapping[str, int]) -> bool:
+    return (
+        current.kind is DeploymentKind.DEPLOY
+        and current.strategy is DeploymentStrategy.CANARY
+        and current.canary_plan is not None
+        and bool(previous)
+    )
 
 
 def _progress(
@@ -223,10 +250,12 @@ def _progress(
         # The releases being replaced keep serving (and their replicas) until the end.
         plan.run[release_id] = snapshot.runtimes[release_id].replicas
     whole = ready >= wanted
+    if _is_canary(current, previous) and (whole or _canary_started(current)):
+        return _canary(plan, snapshot, current, wanted, ready, previous)
     if current.kind is DeploymentKind.ROLLBACK:
         weight = 100 if ready > 0 or whole else 0
-    elif current.strategy is DeploymentStrategy.BLUE_GREEN:
-        weight = 100 if whole else 0
+    elif current.strategy is DeploymentStrategy.BLUE_GREEN or _is_canary(current, previous):
+        weight = 100 if whole else 0  # (a whole canary took the branch above)
     elif not previous:
         weight = 100 if ready > 0 or whole else 0  # nothing else serves: no reason to wait
     else:
@@ -234,15 +263,12 @@ def _progress(
     rest = _split(100 - weight, previous)
     plan.weights = {**({target.id: weight} if weight > 0 else {}), **rest}
     if whole and weight == 100:
-        plan.phase = DeploymentPhase.HEALTHY
-        plan.progress = _complete(target)
-        window = timedelta(seconds=target.rollback_window_s)
-        for release_id in previous:
-            plan.warm_until[release_id] = snapshot.now + window
-        plan.run = {target.id: wanted}
-        _keep_warm(plan, snapshot)
-        return plan
-    plan.progress = f"{ready} of {wanted} replicas ready; release {target.id} takes {weight}%"
+        return _completed(plan, snapshot, target, wanted, previous)
+    if _is_canary(current, previous):
+        weight_note = "the canary starts once all are ready"
+    else:
+        weight_note = f"release {target.id} takes {weight}%"
+    plan.progress = f"{ready} of {wanted} replicas ready; {weight_note}"
     deadline = current.deadline_at
     if deadline is not None and snapshot.now >= deadline:
         waited = target.progress_deadline_s + (snapshot.now - deadline).total_seconds()
@@ -251,6 +277,77 @@ def _progress(
         )
     _keep_warm(plan, snapshot)
     plan.requeue_after = STARTING_REQUEUE_S
+    return plan
+
+
+def _completed(
+    plan: Plan,
+    snapshot: Snapshot,
+    target: ReleaseFacts,
+    wanted: int,
+    previous: Mapping[str, int],
+) -> Plan:
+    """All traffic on the new release: the deployment is healthy, and the releases it
+    replaced stay warm for the rollback window."""
+    plan.phase = DeploymentPhase.HEALTHY
+    plan.progress = _complete(target)
+    plan.weights = {target.id: 100}
+    window = timedelta(seconds=target.rollback_window_s)
+    for release_id in previous:
+        plan.warm_until[release_id] = snapshot.now + window
+    plan.run = {target.id: wanted}
+    _keep_warm(plan, snapshot)
+    return plan
+
+
+def _canary_started(current: DeploymentFacts) -> bool:
+    return current.canary is not None and current.canary.started_at is not None
+
+
+def _canary(
+    plan: Plan,
+    snapshot: Snapshot,
+    current: DeploymentFacts,
+    wanted: int,
+    ready: int,
+    previous: dict[str, int],
+) -> Plan:
+    """A canary whose replicas are up: follow its steps and the analysis."""
+    target = current.to_release
+    assert current.canary_plan is not None
+    state = begin(current.canary or CanaryState(), snapshot.now)
+    moved = advance(state, current.canary_plan, snapshot.now, snapshot.sample)
+    plan.canary = moved.state.to_json()
+    if snapshot.sample is not None:
+        plan.sample = moved.state.last
+    plan.start_deadline = False
+    if moved.outcome is Outcome.PROMOTE:
+        _completed(plan, snapshot, target, wanted, previous)
+        plan.progress = f"{_complete(target)} ({moved.reason})"
+        return plan
+    if moved.outcome is Outcome.ABORT:
+        plan.phase = DeploymentPhase.ROLLED_BACK
+        plan.reason = moved.reason
+        plan.progress = moved.reason
+        plan.weights = _split(100, previous)
+        # The failed replicas stay, out of traffic, for whoever debugs them.
+        plan.warm_until[target.id] = snapshot.now + timedelta(
+            seconds=current.canary_plan.keep_aborted_s
+        )
+        _keep_warm(plan, snapshot)
+        return plan
+    weight = moved.state.weight
+    plan.weights = {**({target.id: weight} if weight > 0 else {}), **_split(100 - weight, previous)}
+    step = min(moved.state.step, len(current.canary_plan.steps) - 1)
+    plan.progress = (
+        f"canary step {step + 1} of {len(current.canary_plan.steps)} "
+        f"({current.canary_plan.steps[step].describe()}): {moved.reason}; "
+        f"{ready} of {wanted} canary replicas ready"
+    )
+    _keep_warm(plan, snapshot)
+    if moved.next_at is not None:
+        wait = max((moved.next_at - snapshot.now).total_seconds(), 0.05)
+        plan.requeue_after = wait if plan.requeue_after is None else min(plan.requeue_after, wait)
     return plan
 
 
@@ -318,6 +415,21 @@ def _after_failure(plan: Plan, snapshot: Snapshot, current: DeploymentFacts) -> 
     else:
         plan.weights = {}
     plan.retire.add(current.to_release.id)
+
+
+def _after_abort(plan: Plan, snapshot: Snapshot, current: DeploymentFacts) -> None:
+    """An aborted canary: traffic back on the release it came from, at the size it ran;
+    the canary's replicas run out of traffic until their debugging window closes."""
+    back = current.from_release_id
+    if back is None or back == current.to_release.id or back not in snapshot.releases:
+        _after_failure(plan, snapshot, current)
+        return
+    runtime = snapshot.runtimes.get(back)
+    plan.run[back] = (
+        runtime.replicas if runtime and runtime.replicas else (snapshot.releases[back].replicas)
+    )
+    plan.weights = {back: 100}
+    plan.warm_until[back] = None
 
 
 def _keep_serving(plan: Plan, snapshot: Snapshot, previous: dict[str, int]) -> None:

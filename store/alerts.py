@@ -22,6 +22,20 @@ from store.models import AlertDelivery, AlertStatus, Service, utcnow
 EVENTS: Final = ("rollback", "freeze", "unfreeze", "slo-burn")
 ICONS: Final = {"rollback": ":rewind:", "freeze": ":ice_cube:", "unfreeze": ":sunny:"}
 DEFAULT_ICON: Final = ":fire:"
+# Slack refuses a section whose text is longer than 3000 characters, or a field over 2000.
+MAX_TEXT: Final = 3000
+MAX_FIELD: Final = 2000
+
+
+def escape(text: str) -> str:
+    """Text as Slack's mrkdwn shows it literally: ``<`` would open a link or a mention
+    (``<!channel>`` pings everyone) and ``&`` an entity, and a reason such as
+    "5xx rate > 2%" is shown as written only when escaped (Slack's "Escaping text")."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def slack_message(
@@ -29,14 +43,17 @@ def slack_message(
 ) -> dict[str, Any]:
     """A Slack-compatible message: a one-line ``text`` and the same facts as blocks."""
     icon = ICONS.get(event, DEFAULT_ICON)
-    text = f"{icon} {service_label}: {title}"
+    text = _clip(f"{icon} {escape(service_label)}: {escape(title)}", MAX_TEXT)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if fields:
         blocks.append(
             {
                 "type": "section",
                 "fields": [
-                    {"type": "mrkdwn", "text": f"*{name}*\n{value}"}
+                    {
+                        "type": "mrkdwn",
+                        "text": _clip(f"*{escape(name)}*\n{escape(value)}", MAX_FIELD),
+                    }
                     for name, value in list(fields.items())[:10]  # Slack's limit per section
                 ],
             }

@@ -37,10 +37,11 @@ Metrics: each request is tallied for its (service, release) with its status and 
 — the time from the request's arrival to the moment the response headers go out. Not the
 time to the last byte: a stream's length says nothing about the health of a release, and
 time-to-headers is what a canary comparison needs. Every ``--flush-interval`` seconds the
-tallies are added to the store's 10-second windows in one transaction; a failed flush keeps
-them for the next (nothing lost, nothing counted twice), and SIGTERM flushes once more after
-the last request. A 503 for a route whose releases have no ready replica counts against its
-heaviest weighted release, so a release that cannot start shows as errors, not as silence.
+tallies are added to the store's 10-second windows and hourly rollups in one transaction; a
+failed flush keeps them for the next (nothing lost, nothing counted twice), and SIGTERM
+flushes once more after the last request. A 503 for a route whose releases have no ready
+replica counts against its heaviest weighted release, so a release that cannot start shows
+as errors, not as silence.
 
 SIGTERM stops accepting connections, lets requests in flight finish (10 s at most; open
 websockets are told 1001 "going away"), flushes and exits 0.
@@ -81,7 +82,7 @@ from reconcile.local.routing import (
 )
 from store.aio import cancel_and_wait
 from store.db import Store
-from store.metrics import WINDOW_S, Tally, add_window
+from store.metrics import WINDOW_S, Tally, add_windows
 
 log = logging.getLogger("enclii.router")
 
@@ -356,8 +357,9 @@ class Metrics:
     async def _write(self, batch: Tallies, deadline_s: float) -> None:
         assert self.store is not None
         async with asyncio.timeout(deadline_s), self.store.write() as session:
-            for window in sorted(batch):
-                await add_window(session, datetime.fromtimestamp(window, UTC), batch[window])
+            await add_windows(
+                session, {datetime.fromtimestamp(window, UTC): batch[window] for window in batch}
+            )
 
     async def _write_one_by_one(self, batch: Tallies, deadline_s: float) -> None:
         for window, tallies in batch.items():

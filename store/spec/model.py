@@ -483,7 +483,19 @@ class Deploy(_Model):
             "so a rollback to it is instant."
         ),
     )
-    canary: Canary = Field(default_factory=lambda: Canary())
+    canary: Canary | None = Field(
+        None,
+        description=(
+            "Steps and analysis of a canary deploy (strategy canary, or `enclii deploy "
+            "--strategy canary`); defaults filled in when the strategy is canary."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _canary_defaults(self) -> Self:
+        if self.strategy == "canary" and self.canary is None:
+            object.__setattr__(self, "canary", Canary())
+        return self
 
 
 class LatencyObjective(_Model):

@@ -216,6 +216,7 @@ def test_example_normalised_document_is_explicit_and_camel_cased() -> None:
                 "progressDeadlineSeconds": 300,
                 "rollbackWindowSeconds": 600,
             },
+            "alerts": [],
         },
     }
     # The normalised form is plain JSON: no None values, no tuples, no enums.
@@ -353,6 +354,7 @@ def test_minimal_api_gets_port_replicas_build_and_resources() -> None:
             "progressDeadlineSeconds": 300,
             "rollbackWindowSeconds": 600,
         },
+        "alerts": [],
     }
 
 
