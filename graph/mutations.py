@@ -12,7 +12,14 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from graph.context import Info
-from graph.types.errors import ConflictError, NotFoundError, ValidationError, error_from
+from graph.types.errors import (
+    ConflictError,
+    FrozenError,
+    NotFoundError,
+    ValidationError,
+    error_from,
+)
+from graph.types.guardrails import CanaryStepInput
 from graph.types.nodes import (
     ApiToken,
     Deployment,
@@ -24,7 +31,7 @@ from graph.types.nodes import (
     Service,
     ServiceSpecVersion,
 )
-from resolvers import deployments, projects, releases, routes, services
+from resolvers import canary, deployments, projects, releases, routes, services
 from resolvers.errors import Failure, ValidationFailed
 from resolvers.identity import members, tokens
 from store import models
@@ -179,8 +186,36 @@ class DeployInput:
     release_id: strawberry.ID
     strategy: models.DeploymentStrategy | None = strawberry.field(
         default=None,
-        description="ROLLING or BLUE_GREEN; default: the release's spec.deploy.strategy.",
+        description="ROLLING, BLUE_GREEN or CANARY; default: the release's spec.deploy.strategy.",
     )
+    steps: list[CanaryStepInput] | None = strawberry.field(
+        default=None,
+        description="For CANARY: the steps to follow instead of spec.deploy.canary.steps.",
+    )
+    fix: bool = strawberry.field(
+        default=False,
+        description="A fix: a CANARY deploy marked so goes out even while the service's "
+        "error budget is frozen.",
+    )
+
+
+@strawberry.input(description="Promote a canary past its current step, or all the way.")
+class PromoteDeploymentInput:
+    deployment_id: strawberry.ID
+    full: bool = strawberry.field(
+        default=False, description="Send it all traffic now, skipping the remaining steps."
+    )
+
+
+@strawberry.input(description="Hold a canary at its weight until promoted.")
+class PauseDeploymentInput:
+    deployment_id: strawberry.ID
+
+
+@strawberry.input(description="Roll a canary back now; traffic returns to the stable release.")
+class AbortDeploymentInput:
+    deployment_id: strawberry.ID
+    reason: str | None = strawberry.field(default=None, description="Recorded with it.")
 
 
 @strawberry.input(description="Move a service back to an earlier release.")
@@ -300,6 +335,11 @@ class DeploySuccess:
     deployment: Deployment
 
 
+@strawberry.type(description="The override is recorded; the controller acts on it at once.")
+class DeploymentOverrideSuccess:
+    deployment: Deployment
+
+
 @strawberry.type
 class RollbackSuccess:
     deployment: Deployment = strawberry.field(description="The rollback deployment.")
@@ -340,7 +380,12 @@ CreateReleaseResult = Annotated[
     CreateReleaseSuccess | ValidationError | NotFoundError, _union("CreateReleaseResult")
 ]
 DeployResult = Annotated[
-    DeploySuccess | ValidationError | NotFoundError | ConflictError, _union("DeployResult")
+    DeploySuccess | ValidationError | NotFoundError | ConflictError | FrozenError,
+    _union("DeployResult"),
+]
+DeploymentOverrideResult = Annotated[
+    DeploymentOverrideSuccess | ValidationError | NotFoundError | ConflictError,
+    _union("DeploymentOverrideResult"),
 ]
 RollbackResult = Annotated[
     RollbackSuccess | ValidationError | NotFoundError | ConflictError, _union("RollbackResult")
@@ -572,7 +617,12 @@ class Mutation:
     async def deploy(self, info: Info, input: DeployInput) -> DeployResult:
         try:
             row = await deployments.deploy(
-                info.context.ctx, str(input.service_id), str(input.release_id), input.strategy
+                info.context.ctx,
+                str(input.service_id),
+                str(input.release_id),
+                input.strategy,
+                steps=[step.to_spec() for step in input.steps] if input.steps else None,
+                fix=input.fix,
             )
         except Failure as failure:
             return error_from(failure)  # type: ignore[return-value]
@@ -593,6 +643,45 @@ class Mutation:
         except Failure as failure:
             return error_from(failure)  # type: ignore[return-value]
         return RollbackSuccess(deployment=Deployment.from_row(row))
+
+    @strawberry.mutation(
+        description="Promote a canary: end its current pause or analysis step (and a manual "
+        "pause), or with full: true send it all traffic now."
+    )
+    async def promote_deployment(
+        self, info: Info, input: PromoteDeploymentInput
+    ) -> DeploymentOverrideResult:
+        try:
+            row = await canary.promote(info.context.ctx, str(input.deployment_id), full=input.full)
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return DeploymentOverrideSuccess(deployment=Deployment.from_row(row))
+
+    @strawberry.mutation(
+        description="Pause a canary at its weight until promoteDeployment. Analysis goes on: "
+        "a failing canary is still rolled back."
+    )
+    async def pause_deployment(
+        self, info: Info, input: PauseDeploymentInput
+    ) -> DeploymentOverrideResult:
+        try:
+            row = await canary.pause(info.context.ctx, str(input.deployment_id))
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return DeploymentOverrideSuccess(deployment=Deployment.from_row(row))
+
+    @strawberry.mutation(
+        description="Abort a canary: traffic returns to the stable release within a second; "
+        "the deployment ends ROLLED_BACK."
+    )
+    async def abort_deployment(
+        self, info: Info, input: AbortDeploymentInput
+    ) -> DeploymentOverrideResult:
+        try:
+            row = await canary.abort(info.context.ctx, str(input.deployment_id), input.reason)
+        except Failure as failure:
+            return error_from(failure)  # type: ignore[return-value]
+        return DeploymentOverrideSuccess(deployment=Deployment.from_row(row))
 
 
 async def _store_upload(info: Info, upload: Any) -> str:

@@ -33,6 +33,9 @@ ROOT_FIELDS: Final[dict[str, Permission]] = {
     "Mutation.createRelease": Permission.DEPLOY,
     "Mutation.deploy": Permission.DEPLOY,
     "Mutation.rollback": Permission.DEPLOY,
+    "Mutation.promoteDeployment": Permission.DEPLOY,
+    "Mutation.pauseDeployment": Permission.DEPLOY,
+    "Mutation.abortDeployment": Permission.DEPLOY,
     "Mutation.addRoute": Permission.ROUTES,
     "Mutation.removeRoute": Permission.ROUTES,
     "Mutation.createToken": Permission.VIEW,  # your own, never stronger than you
@@ -43,6 +46,7 @@ ROOT_FIELDS: Final[dict[str, Permission]] = {
     "Subscription.events": Permission.OBSERVE,
     "Subscription.logs": Permission.OBSERVE,
     "Subscription.deploymentStatus": Permission.VIEW,
+    "Subscription.canaryMetrics": Permission.VIEW,
 }
 
 # Nested fields that need more than seeing their parent.

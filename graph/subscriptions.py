@@ -9,7 +9,9 @@ import strawberry
 
 from graph.context import Info
 from graph.queries import Event, LogLine
+from graph.types.guardrails import CanarySample
 from graph.types.nodes import Deployment
+from resolvers import canary as canary_resolvers
 from resolvers import deployments as deployment_resolvers
 from resolvers import events
 from resolvers import logs as log_resolvers
@@ -71,3 +73,17 @@ class Subscription:
                 yield DeploymentStatus(
                     sequence=update.sequence, deployment=Deployment.from_row(update.deployment)
                 )
+
+    @strawberry.subscription(
+        description="A canary deployment's analysis: every check (weight, requests, 5xx rate "
+        "and P95 for canary and stable, verdict, reason) — those after `after` first (all "
+        "of them without it), then each new one; completes when the deployment ends."
+    )
+    async def canary_metrics(
+        self, info: Info, deployment_id: strawberry.ID, after: int | None = None
+    ) -> AsyncGenerator[CanarySample, None]:
+        async with aclosing(
+            canary_resolvers.follow_canary(info.context.ctx, str(deployment_id), after)
+        ) as stream:
+            async for record in stream:
+                yield CanarySample.from_json(record.payload, record.sequence)

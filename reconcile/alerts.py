@@ -258,8 +258,7 @@ class AlertController:
         if owed.attempts >= self.max_attempts:
             # The last attempt was claimed but its outcome never written (the control
             # plane stopped mid-call) and its lease has run out: there is no attempt left.
-            error = owed.last_error or "the outcome of the last attempt was never recorded"
-            return await self._finish(owed, owed.attempts, self._gave_up(owed.attempts, error))
+            return await self._finish(owed, owed.attempts, _out_of_attempts(owed))
         attempt = owed.attempts + 1
         lease = self.request_timeout_s + self._backoff(attempt)
         if not await self._claim(owed, attempt, now + timedelta(seconds=lease)):
@@ -320,7 +319,7 @@ class AlertController:
         else:
             error = outcome.error
             if isinstance(outcome, Retry):
-                error = self._gave_up(attempt, outcome.error).error
+                error = f"gave up after {_attempts(attempt)}; the last: {outcome.error}"
             values = {"status": AlertStatus.FAILED, "last_error": error, "next_attempt_at": None}
             event, result = "alert.failed", DONE
         async with self.store.write() as session:
@@ -390,13 +389,12 @@ class AlertController:
             delay = max(delay, retry_after)
         return float(min(delay, self.max_backoff_s))
 
-    def _gave_up(self, attempts: int, error: str) -> Refused:
-        tries = "attempt" if attempts == 1 else "attempts"
-        return Refused(f"gave up after {attempts} {tries}; the last: {error}")
-
     # -- the call -----------------------------------------------------------------------------
 
     async def _send(self, owed: _Owed, attempt: int) -> Outcome:
+        if not _is_http_url(owed.url):
+            # The spec admits only http(s) URLs, but the row is what is sent: check it.
+            return Refused(f"the webhook URL of policy {owed.policy!r} is not a valid http(s) URL")
         body = json.dumps(owed.payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -404,11 +402,6 @@ class AlertController:
             ATTEMPT_HEADER: str(attempt),
             EVENT_HEADER: owed.event,
         }
-        if redact(owed.url) == "<invalid URL>" or urlsplit(owed.url).scheme not in (
-            "http",
-            "https",
-        ):
-            return Refused(f"the webhook URL of policy {owed.policy!r} is not an http(s) URL")
         try:
             async with asyncio.timeout(self.request_timeout_s):
                 async with self._client().post(
@@ -424,7 +417,7 @@ class AlertController:
             return Retry(_connect_error(exc))
         except (aiohttp.InvalidURL, ValueError):
             # After the connection errors: a certificate error is a ValueError too.
-            return Refused(f"the webhook URL of policy {owed.policy!r} is not a valid URL")
+            return Refused(f"the webhook URL of policy {owed.policy!r} is not a valid http(s) URL")
         except aiohttp.ServerDisconnectedError:
             return Retry(f"{redact(owed.url)} closed the connection without answering")
         except (aiohttp.ClientError, OSError) as exc:
@@ -442,23 +435,47 @@ class AlertController:
         if 300 <= status < 400:
             error += " (redirects are not followed: give the policy the final URL)"
         elif excerpt:
-            error += f": {_scrub(excerpt, url)}"
+            # Scrubbed before it is clipped, so no secret is cut into an unrecognisable part.
+            error += f": {_clip(_scrub(excerpt, url), BODY_EXCERPT_CHARS)}"
         if status in RETRYABLE_STATUSES or status >= 500:
             return Retry(error, retry_after_s(retry_after, self.clock()))
         return Refused(error)
 
 
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
+
+
+def _out_of_attempts(owed: _Owed) -> Refused:
+    """A delivery due again with no attempt left: its last attempt was claimed and never
+    recorded (the control plane stopped mid-call), or ``max_attempts`` was lowered."""
+    if owed.last_error is None:
+        return Refused(
+            f"gave up after {_attempts(owed.attempts)}; the outcome of the last was never recorded"
+        )
+    return Refused(
+        f"gave up after {_attempts(owed.attempts)}; the last error recorded: {owed.last_error}"
+    )
+
+
 async def _excerpt(response: aiohttp.ClientResponse) -> str:
-    """The start of the body, as one line of text. Reading it (on success too) also lets
-    the connection go back to the pool."""
+    """The start of the body, as one line of text (reading a short body to its end also
+    lets the connection be reused)."""
     data = b""
     while len(data) < BODY_EXCERPT_BYTES:
         chunk = await response.content.read(BODY_EXCERPT_BYTES - len(data))
         if not chunk:
             break
         data += chunk
-    text = " ".join(data.decode("utf-8", errors="replace").split())
-    return text[:BODY_EXCERPT_CHARS]
+    words = data.decode("utf-8", errors="replace").split()
+    if len(data) >= BODY_EXCERPT_BYTES and words:
+        # The last word may be cut short, and a secret cut short escapes scrubbing.
+        words[-1] = "…"
+    return " ".join(words)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _connect_error(exc: aiohttp.ClientConnectorError) -> str:

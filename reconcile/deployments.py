@@ -51,7 +51,14 @@ from reconcile.signing import PlatformKey, SignatureError
 from store.alerts import enqueue_alerts
 from store.conditions import is_true, set_condition
 from store.db import Store
-from store.events import append_event, canary_stream, deployment_stream, project_stream
+from store.events import (
+    CANARY_ENDED,
+    CANARY_SAMPLE,
+    append_event,
+    canary_stream,
+    deployment_stream,
+    project_stream,
+)
 from store.ids import new_id
 from store.metrics import read_tallies, total, window_start
 from store.models import (
@@ -485,7 +492,7 @@ class DeploymentController:
                         await append_event(
                             session,
                             canary_stream(row.id),
-                            "canary.sample",
+                            CANARY_SAMPLE,
                             entity_id=row.id,
                             actor_id=ACTOR,
                             payload=plan.sample,
@@ -596,6 +603,8 @@ class DeploymentController:
                 actor_id=ACTOR,
                 payload=payload,
             )
+        if phase in TERMINAL_PHASES and row.strategy is DeploymentStrategy.CANARY:
+            await append_event(session, canary_stream(row.id), CANARY_ENDED, entity_id=row.id)
         if phase is DeploymentPhase.ROLLED_BACK and row.kind is DeploymentKind.DEPLOY:
             await enqueue_alerts(
                 session,

@@ -13,16 +13,31 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from resolvers.context import Context
-from resolvers.errors import Conflict, NotFound, ValidationFailed
+from resolvers.errors import (
+    Conflict,
+    Frozen,
+    NotFound,
+    Problem,
+    SpentObjective,
+    ValidationFailed,
+)
 from resolvers.identity.guard import require
 from resolvers.identity.rbac import Permission
 from resolvers.lookup import get_service
 from resolvers.mutation import mutate, snapshot
-from store.events import DEPLOYMENTS_STREAM, append_event, deployment_stream
+from store.alerts import enqueue_alerts
+from store.events import (
+    CANARY_ENDED,
+    DEPLOYMENTS_STREAM,
+    append_event,
+    canary_stream,
+    deployment_stream,
+)
 from store.ids import new_id
 from store.models import (
     TERMINAL_PHASES,
@@ -37,10 +52,12 @@ from store.models import (
     Service,
     ServiceSpecVersion,
     ServiceType,
+    SloStatus,
     utcnow,
 )
+from store.spec.model import CanaryStep
 
-AVAILABLE_STRATEGIES = (DeploymentStrategy.ROLLING, DeploymentStrategy.BLUE_GREEN)
+MAX_STEPS = 30
 
 
 async def serving_release(session: AsyncSession, service_id: str) -> str | None:
@@ -92,22 +109,91 @@ async def _spec_strategy(session: AsyncSession, release: Release) -> DeploymentS
     return DeploymentStrategy(name) if name else DeploymentStrategy.ROLLING
 
 
+def _canary_steps(
+    steps: list[dict[str, Any]] | None, strategy: DeploymentStrategy
+) -> list[dict[str, Any]] | None:
+    """Steps given on the deploy, checked as the spec checks ``deploy.canary.steps``."""
+    if steps is None:
+        return None
+    path = ("input", "steps")
+    if strategy is not DeploymentStrategy.CANARY:
+        raise ValidationFailed.one(path, "steps apply to the canary strategy only")
+    if not 1 <= len(steps) <= MAX_STEPS:
+        raise ValidationFailed.one(path, f"give 1 to {MAX_STEPS} steps, not {len(steps)}")
+    problems = []
+    checked = []
+    for index, step in enumerate(steps):
+        try:
+            model = CanaryStep.model_validate(step)
+        except PydanticValidationError as exc:
+            for error in exc.errors():
+                where = (*path, str(index), *(str(p) for p in error["loc"]))
+                problems.append(Problem(where, error["msg"]))
+            continue
+        checked.append(model.model_dump(mode="json", by_alias=True, exclude_none=True))
+    if problems:
+        raise ValidationFailed(problems)
+    if not any("setWeight" in step for step in checked):
+        raise ValidationFailed.one(path, "canary steps need at least one setWeight")
+    return checked
+
+
+async def _check_freeze(
+    session: AsyncSession, service: Service, strategy: DeploymentStrategy, fix: bool
+) -> None:
+    """Appendix D: a service that has spent its error budget deploys only canary fixes."""
+    status = await session.get(SloStatus, service.id)
+    if status is None or not status.frozen:
+        return
+    if fix and strategy is DeploymentStrategy.CANARY:
+        return
+    objectives = [
+        SpentObjective(
+            name=name,
+            objective_percent=float(figures.get("objective", 0.0)),
+            bad=int(figures.get("bad", 0)),
+            allowed=float(figures.get("allowed", 0.0)),
+            spent=float(figures.get("spent", 0.0)),
+        )
+        for name, figures in sorted(status.objectives.items())
+        if isinstance(figures, dict)
+    ]
+    over = "; ".join(
+        f"{o.name} {o.objective_percent:g}%: {o.bad} bad of {o.allowed:.0f} allowed "
+        f"({o.spent:.0%} of the budget)"
+        for o in objectives
+        if o.spent >= 1.0
+    )
+    hint = (
+        "a fix must use the canary strategy (--strategy canary --fix)"
+        if fix
+        else "deploy a fix as a canary marked as one: enclii deploy --strategy canary --fix"
+    )
+    raise Frozen(
+        f"deploys of {service.name!r} are frozen: its error budget over {status.window_days} "
+        f"days is spent ({over or status.reason or 'budget spent'}); {hint}",
+        ("input", "fix" if fix else "strategy"),
+        objectives=objectives,
+        window_days=status.window_days,
+        budget_spent=status.budget_spent,
+        frozen_since=status.frozen_at,
+    )
+
+
 async def deploy(
     ctx: Context,
     service_id: str,
     release_id: str,
     strategy: DeploymentStrategy | None = None,
+    *,
+    steps: list[dict[str, Any]] | None = None,
+    fix: bool = False,
 ) -> Deployment:
     async with mutate(ctx, "deployment.create") as change:
         session = change.session
         service, env, project = await get_service(session, ctx, service_id, ("input", "serviceId"))
         require(ctx, Permission.DEPLOY, project)
         await _serialise(session, service)
-        if strategy is not None and strategy not in AVAILABLE_STRATEGIES:
-            raise ValidationFailed.one(
-                ("input", "strategy"),
-                f"the {strategy.value} strategy is not available yet; use rolling or blue-green",
-            )
         if service.type is ServiceType.JOB:
             raise ValidationFailed.one(
                 ("input", "serviceId"),
@@ -121,6 +207,9 @@ async def deploy(
                 f"release {release.id} failed to build ({release.status_reason}); fix the "
                 "source and create a new release",
             )
+        chosen = strategy or await _spec_strategy(session, release)
+        given_steps = _canary_steps(steps, chosen)
+        await _check_freeze(session, service, chosen, fix)
         newest = await _newest_deployment(session, service.id)
         if (
             newest is not None
@@ -139,10 +228,12 @@ async def deploy(
             service_id=service.id,
             from_release_id=await serving_release(session, service.id),
             to_release_id=release.id,
-            strategy=strategy or await _spec_strategy(session, release),
+            strategy=chosen,
             kind=DeploymentKind.DEPLOY,
             phase=DeploymentPhase.QUEUED,
             conditions=[],
+            canary={"steps": given_steps} if given_steps else {},
+            fix=fix,
             created_by=ctx.actor.id,
         )
         session.add(deployment)
@@ -221,6 +312,24 @@ async def rollback(ctx: Context, service_id: str, to_release_id: str | None = No
                 actor_id=ctx.actor.id,
                 payload={"phase": current.phase.value, "reason": current.reason},
             )
+            if current.strategy is DeploymentStrategy.CANARY:
+                await append_event(
+                    session, canary_stream(current.id), CANARY_ENDED, entity_id=current.id
+                )
+        await enqueue_alerts(
+            session,
+            service=service,
+            project_id=project.id,
+            service_label=f"{service.name}.{env.name}.{project.slug}",
+            spec=await _live_spec(session, service.id),
+            event="rollback",
+            title=f"rolled back to release {target.id} by {ctx.actor.display}",
+            fields={
+                "From": serving or "no release",
+                "To": target.id,
+                "Replaced deployment": current.id,
+            },
+        )
         deployment = Deployment(
             id=new_id("deployment"),
             service_id=service.id,
@@ -244,6 +353,18 @@ async def rollback(ctx: Context, service_id: str, to_release_id: str | None = No
         )
         await _announce(change, project.id, service, env.name, deployment)
     return deployment
+
+
+async def _live_spec(session: AsyncSession, service_id: str) -> dict[str, Any]:
+    """The body of the service's newest spec (its alert policies are the ones in force)."""
+    newest = await session.scalar(
+        select(ServiceSpecVersion)
+        .where(ServiceSpecVersion.service_id == service_id)
+        .order_by(ServiceSpecVersion.version.desc())
+        .limit(1)
+    )
+    body: dict[str, Any] = (newest.spec if newest is not None else {}).get("spec", {})
+    return body
 
 
 async def _previous_release(

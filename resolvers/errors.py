@@ -8,6 +8,7 @@ path); nothing here knows about GraphQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
 
@@ -58,6 +59,39 @@ class Conflict(Failure):
     ) -> None:
         super().__init__(message, path)
         self.existing_id = existing_id
+
+
+@dataclass(frozen=True, slots=True)
+class SpentObjective:
+    """One SLO objective's error budget, as the freeze reports it."""
+
+    name: str  # availability or latency
+    objective_percent: float
+    bad: int
+    allowed: float
+    spent: float  # fraction of the budget: 1.0 is all of it
+
+
+class Frozen(Failure):
+    """Deploys of a service are frozen: its error budget is spent (Appendix D)."""
+
+    code = "FROZEN"
+
+    def __init__(
+        self,
+        message: str,
+        path: tuple[str, ...],
+        *,
+        objectives: list[SpentObjective],
+        window_days: int,
+        budget_spent: float,
+        frozen_since: datetime | None,
+    ) -> None:
+        super().__init__(message, path)
+        self.objectives = objectives
+        self.window_days = window_days
+        self.budget_spent = budget_spent
+        self.frozen_since = frozen_since
 
 
 class BadRequest(Failure):

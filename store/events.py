@@ -66,6 +66,10 @@ def deployment_stream(deployment_id: str) -> str:
     return f"deployment:{deployment_id}"
 
 
+CANARY_SAMPLE: Final = "canary.sample"
+CANARY_ENDED: Final = "canary.ended"  # the last event of a canary's stream
+
+
 def canary_stream(deployment_id: str) -> str:
     """One canary deployment's analysis checks, for ``canaryMetrics``."""
     return f"canary:{deployment_id}"

@@ -21,3 +21,4 @@ RouteSource = strawberry.enum(
     models.RouteSource, description="SPEC routes follow enclii.yaml; API routes come from addRoute."
 )
 AuditOutcome = strawberry.enum(models.AuditOutcome)
+AlertStatus = strawberry.enum(models.AlertStatus)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from graph.context import Info
@@ -46,6 +48,26 @@ class ConflictError(Error):
         return await resolve_node(info, str(self.existing_id))
 
 
+@strawberry.type(description="One SLO objective whose error budget the freeze reports.")
+class SpentObjective:
+    name: str = strawberry.field(description="availability or latency.")
+    objective_percent: float
+    bad: int = strawberry.field(description="Requests that missed it in the window.")
+    allowed: float = strawberry.field(description="Bad requests the budget allows.")
+    budget_spent: float = strawberry.field(description="Share of the budget spent (1 = all).")
+
+
+@strawberry.type(
+    description="Deploys of the service are frozen: its error budget is spent. Only a canary "
+    "deploy marked as a fix (strategy CANARY, fix: true) may go out; rollbacks always may."
+)
+class FrozenError(Error):
+    window_days: int
+    budget_spent: float = strawberry.field(description="The most spent objective's share.")
+    frozen_since: datetime | None
+    objectives: list[SpentObjective]
+
+
 def error_from(failure: failures.Failure) -> Error:
     path = list(failure.path)
     if isinstance(failure, failures.ValidationFailed):
@@ -59,6 +81,25 @@ def error_from(failure: failures.Failure) -> Error:
         )
     if isinstance(failure, failures.NotFound):
         return NotFoundError(message=failure.message, code=failure.code, path=path)
+    if isinstance(failure, failures.Frozen):
+        return FrozenError(
+            message=failure.message,
+            code=failure.code,
+            path=path,
+            window_days=failure.window_days,
+            budget_spent=failure.budget_spent,
+            frozen_since=failure.frozen_since,
+            objectives=[
+                SpentObjective(
+                    name=o.name,
+                    objective_percent=o.objective_percent,
+                    bad=o.bad,
+                    allowed=o.allowed,
+                    budget_spent=o.spent,
+                )
+                for o in failure.objectives
+            ],
+        )
     if isinstance(failure, failures.Conflict):
         existing = strawberry.ID(failure.existing_id) if failure.existing_id else None
         return ConflictError(

@@ -37,8 +37,9 @@ from graph.types.base import (
     newest,
     related,
 )
+from graph.types.guardrails import AlertDelivery, CanaryStatus, SloStatus
 from graph.types.traffic import TrafficSummary
-from resolvers import lists, lookup, metrics
+from resolvers import canary, guardrails, lists, lookup, metrics
 from resolvers.identity.rbac import Permission
 from resolvers.pagination import ListSpec
 from resolvers.projects import count_visible_projects, visible_projects
@@ -460,6 +461,32 @@ class Service(Node, Prefetched):
 
         return info.context.loaders.get(("traffic", window), factory).load(self.id)
 
+    @strawberry.field(
+        graphql_type=SloStatus | None,
+        description="Its error budget against spec.slo, as last computed, and whether its "
+        "deploys are frozen; null without an SLO. Batched like traffic.",
+    )
+    def slo(self, info: Info) -> Awaitable[SloStatus | None]:
+        check(info, Permission.VIEW, self._row.project_id)
+        ctx = info.context.ctx
+
+        def factory() -> DataLoader[str, SloStatus | None]:
+            async def load(ids: Sequence[str]) -> list[SloStatus | None]:
+                found = await guardrails.slo_of_services(ctx, ids)
+                return [SloStatus.from_row(found[i]) if i in found else None for i in ids]
+
+            return DataLoader(load)
+
+        return info.context.loaders.get(("slo",), factory).load(self.id)
+
+    @strawberry.field(
+        description="Alerts sent (or still owed) to spec.alerts webhooks, newest first."
+    )
+    async def alert_deliveries(self, info: Info, first: int = 20) -> list[AlertDelivery]:
+        check(info, Permission.VIEW, self._row.project_id)
+        rows = await guardrails.alert_deliveries(info.context.ctx, self.id, first)
+        return [AlertDelivery.from_row(r) for r in rows]
+
     @strawberry.field(graphql_type="Connection[Route]")
     def routes(
         self, info: Info, first: int | None = None, after: str | None = None
@@ -631,11 +658,26 @@ class Deployment(Node):
             started_at=row.started_at,
             deadline_at=row.deadline_at,
             finished_at=row.finished_at,
+            fix=row.fix,
         )
 
     @strawberry.field(graphql_type="Service")
     def service(self, info: Info) -> Awaitable[Service | None] | None:
         return related(info, models.Service, self._row.service_id, Service.from_row)
+
+    fix: bool = strawberry.field(
+        description="Deployed as a fix: a canary fix may deploy while the error budget is frozen."
+    )
+
+    @strawberry.field(
+        description="A canary deployment's steps, weight, latest check and what decided it; "
+        "null for other strategies."
+    )
+    async def canary(self, info: Info) -> CanaryStatus | None:
+        if self._row.strategy is not models.DeploymentStrategy.CANARY:
+            return None
+        settings = await canary.canary_settings(info.context.ctx, self._row)
+        return CanaryStatus.from_json(self._row.canary or {}, settings)
 
     @strawberry.field(graphql_type="Release | None")
     def from_release(self, info: Info) -> Awaitable[Release | None] | None:

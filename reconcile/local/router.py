@@ -92,7 +92,7 @@ LOG_FILE: Final = "router.log"
 STATUS_PATH: Final = "/.enclii/router"
 STATUS_PREFIX: Final = STATUS_PATH + "/"
 DEFAULT_PORT: Final = 8080
-DEFAULT_FLUSH_INTERVAL_S: Final = 5.0
+DEFAULT_FLUSH_INTERVAL_S: Final = 1.0  # canary checks read what the router saw a second ago
 DATABASE_URL_ENV: Final = "ENCLII_ROUTER_DATABASE_URL"
 EXIT_PORT_IN_USE: Final = 3  # the launcher turns this exit code into a --router-port hint
 

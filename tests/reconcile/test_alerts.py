@@ -394,6 +394,16 @@ async def test_a_redirect_is_not_followed_with_the_payload(world: World) -> None
     assert [r.path for r in world.slack.received] == [SLACK_PATH]
 
 
+async def test_a_webhook_url_without_a_host_fails_without_a_call(world: World) -> None:
+    delivery_id = await world.one("http:///services/hook")  # the spec's pattern admits it
+
+    assert await world.controller().reconcile(delivery_id) == DONE
+    row = await world.get(delivery_id)
+    assert row.status is AlertStatus.FAILED
+    assert row.last_error == "the webhook URL of policy 'oncall' is not a valid http(s) URL"
+    assert world.slack.received == []
+
+
 async def test_a_receiver_that_never_answers_is_bounded_by_the_request_timeout(
     world: World,
 ) -> None:
@@ -516,6 +526,20 @@ async def test_a_webhook_path_never_reaches_errors_events_or_logs(
     assert "/services/" not in caplog.text
 
 
+async def test_a_secret_cut_off_by_the_excerpt_limit_is_dropped(world: World) -> None:
+    delivery_id = await world.one()
+    # 38 tokens and a space fill 988 bytes: the 1024-byte excerpt ends 4 characters into
+    # the echoed path's token.
+    world.slack.script = [Answer(400, f"{SECRET} " * 38 + SLACK_PATH)]
+
+    assert await world.controller().reconcile(delivery_id) == DONE
+    error = (await world.get(delivery_id)).last_error
+    assert error is not None
+    assert error.startswith("receiver answered 400 Bad Request: … … …")
+    assert SECRET[:4] not in error
+    assert "/services" not in error
+
+
 # -- who is owed what ------------------------------------------------------------------------
 
 
@@ -633,9 +657,7 @@ async def test_a_last_attempt_whose_outcome_was_lost_fails_the_delivery(world: W
     assert await controller.reconcile(delivery_id) == DONE
     row = await world.get(delivery_id)
     assert row.status is AlertStatus.FAILED
-    assert row.last_error == (
-        "gave up after 1 attempt; the last: the outcome of the last attempt was never recorded"
-    )
+    assert row.last_error == ("gave up after 1 attempt; the outcome of the last was never recorded")
     assert len(world.slack.received) == 1
 
 

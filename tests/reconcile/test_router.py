@@ -22,7 +22,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,7 +45,8 @@ from reconcile.local.router_process import RouterPortInUse, RouterProcess
 from reconcile.local.routing import TABLE_FILE, Backend, RouteEntry, RoutingTable, write_table
 from resolvers.context import Context
 from store.db import Store
-from store.metrics import read_tallies
+from store.metrics import read_tallies, read_total
+from store.models import RequestMetricsHourly
 from tests.factories import make_environment, make_project, make_service
 
 DEADLINE_S = 20.0
@@ -816,6 +817,23 @@ async def test_a_refused_flush_keeps_the_counts_until_the_store_takes_them(
         await metrics.flush()
     assert metrics.pending_requests() == 0
     assert await _by_release(ctx, service_id) == {"rel_a": {"5xx": 1, "all": 1}}
+
+
+async def test_a_flush_adds_to_the_hourly_rollup_too(ctx: Context) -> None:
+    service_id = await _service_id(ctx)
+    metrics = Metrics(ctx.store)
+    for status in (200, 503, 503):
+        metrics.record(service_id, "rel_a", status, 1.0)
+    await metrics.flush()
+    metrics.record(service_id, "rel_a", 200, 250.0)
+    await metrics.flush()
+
+    epoch, later = datetime.fromtimestamp(0, UTC), datetime.now(UTC) + timedelta(days=1)
+    async with ctx.store.read() as session:
+        hourly = await read_total(session, service_id, epoch, later, model=RequestMetricsHourly)
+        ten_second = await read_total(session, service_id, epoch, later)
+    assert (hourly.requests, hourly.by_class["5xx"]) == (4, 2)
+    assert hourly == ten_second
 
 
 async def test_a_failed_flush_loses_nothing(tmp_path: Path, ctx: Context) -> None:
