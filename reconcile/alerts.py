@@ -49,6 +49,7 @@ import aiohttp
 from sqlalchemy import Update, select, update
 
 from reconcile.runner import DONE, Result, again
+from store.alerts import redact
 from store.db import Store
 from store.events import append_event, project_stream
 from store.models import AlertDelivery, AlertStatus, utcnow
@@ -70,21 +71,6 @@ BODY_EXCERPT_CHARS: Final = 200
 SECRET_MIN_CHARS: Final = 16
 # The database and event work around the POST; the request timeout bounds the rest.
 DB_ALLOWANCE_S: Final = 30.0
-
-
-def redact(url: str) -> str:
-    """The part of a webhook URL that may be shown: ``scheme://host[:port]``. Credentials
-    (user info, path, query, fragment) are dropped."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        return "<invalid URL>"
-    if not parts.scheme or not host:
-        return "<invalid URL>"
-    shown = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{shown}" + (f":{port}" if port is not None else "")
 
 
 def _scrub(text: str, url: str) -> str:

@@ -13,17 +13,19 @@ import logging
 from pathlib import Path
 from typing import Final
 
+from reconcile.alerts import AlertController
 from reconcile.builds import BuildController
 from reconcile.deployments import DeploymentController
 from reconcile.host import ControllerHost, Hosted
 from reconcile.local.driver import LocalDriver
 from reconcile.local.router_process import RouterError, RouterPortInUse, RouterProcess
 from reconcile.signing import PlatformKey
+from reconcile.slo import SloController
 from store.aio import cancel_and_wait
 from store.blobs import BlobStore
 from store.db import Store
 from store.errors import ConfigurationError
-from store.events import BUILDS_STREAM, DEPLOYMENTS_STREAM
+from store.events import ALERTS_STREAM, BUILDS_STREAM, DEPLOYMENTS_STREAM, SLO_STREAM
 from store.hub import EventHub
 from store.logs import LogWriter, prune
 from store.metrics import prune_metrics
@@ -59,10 +61,16 @@ class LocalPlane:
             data_dir, self.logs, on_change=self._replica_changed, router_url=self.router.url
         )
         deployments = DeploymentController(store, self.driver, self.key)
+        self.alerts = AlertController(store)
         self.host = ControllerHost(
             store,
             hub,
-            [Hosted(builds, BUILDS_STREAM), Hosted(deployments, DEPLOYMENTS_STREAM, workers=4)],
+            [
+                Hosted(builds, BUILDS_STREAM),
+                Hosted(deployments, DEPLOYMENTS_STREAM, workers=4),
+                Hosted(self.alerts, ALERTS_STREAM),
+                Hosted(SloController(store), SLO_STREAM),
+            ],
         )
         self._retention: asyncio.Task[None] | None = None
 
@@ -104,6 +112,7 @@ class LocalPlane:
         if self._retention is not None:
             await cancel_and_wait(self._retention)
         await self.host.stop()
+        await self.alerts.close()
         # Replicas (and the router) keep running and serving: a restarted control plane
         # adopts them. ``stop_workloads`` is for when they should go too.
         await self.driver.detach()

@@ -24,7 +24,7 @@ from resolvers.identity.rbac import Permission
 from resolvers.lookup import environment_by_name, get_service, project_by_slug, service_by_name
 from resolvers.mutation import mutate, snapshot
 from store.errors import SpecError
-from store.events import DEPLOYMENTS_STREAM, append_event
+from store.events import DEPLOYMENTS_STREAM, SLO_STREAM, append_event
 from store.ids import new_id
 from store.models import (
     Environment,
@@ -313,6 +313,8 @@ async def apply_service(
         # Its routes may have changed: the deployment controller rewrites the router's table
         # (and a new spec alone changes nothing that runs: that takes a deploy).
         await append_event(session, DEPLOYMENTS_STREAM, "service.applied", entity_id=service.id)
+        # An SLO added, changed or removed is assessed at once, not at the next resync.
+        await append_event(session, SLO_STREAM, "service.applied", entity_id=service.id)
         changes = diff_specs(previous.spec if previous else None, document)
         change.record(
             entity_type="service",

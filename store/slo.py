@@ -84,7 +84,8 @@ class Objective:
         return float(Decimal(requests) * (100 - Decimal(str(self.percent))) / 100)
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"objective": self.kind, "percent": self.percent}
+        # "objective" is the percent, as SloStatus.objectives documents it.
+        out: dict[str, Any] = {"name": self.kind, "objective": self.percent}
         if self.threshold_ms is not None:
             out["thresholdMs"] = self.threshold_ms
         return out

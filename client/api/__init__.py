@@ -1,3 +1,11 @@
+from .abort_deployment import (
+    AbortDeployment,
+    AbortDeploymentAbortDeploymentConflictError,
+    AbortDeploymentAbortDeploymentDeploymentOverrideSuccess,
+    AbortDeploymentAbortDeploymentDeploymentOverrideSuccessDeployment,
+    AbortDeploymentAbortDeploymentNotFoundError,
+    AbortDeploymentAbortDeploymentValidationError,
+)
 from .add_route import (
     AddRoute,
     AddRouteAddRouteAddRouteSuccess,
@@ -18,6 +26,15 @@ from .apply_service import (
 )
 from .base_client import GqlBaseClient
 from .base_model import BaseModel, Upload
+from .canary_info import (
+    CanaryInfo,
+    CanaryInfoDeployment,
+    CanaryInfoDeploymentCanary,
+    CanaryInfoDeploymentCanaryDecision,
+    CanaryInfoDeploymentCanaryDecisionSample,
+    CanaryInfoDeploymentCanaryLatest,
+    CanaryInfoDeploymentCanarySteps,
+)
 from .client import EncliiClient
 from .create_environment import (
     CreateEnvironment,
@@ -54,12 +71,16 @@ from .deploy import (
     DeployDeployConflictError,
     DeployDeployDeploySuccess,
     DeployDeployDeploySuccessDeployment,
+    DeployDeployFrozenError,
+    DeployDeployFrozenErrorObjectives,
     DeployDeployNotFoundError,
     DeployDeployValidationError,
 )
 from .deployment_info import DeploymentInfo, DeploymentInfoDeployment
 from .enums import (
+    AlertStatus,
     AuditOutcome,
+    CanaryVerdict,
     DeploymentKind,
     DeploymentPhase,
     DeploymentStrategy,
@@ -71,6 +92,7 @@ from .enums import (
     SecretScope,
     ServiceType,
 )
+from .follow_canary import FollowCanary, FollowCanaryCanaryMetrics
 from .follow_deployment import (
     FollowDeployment,
     FollowDeploymentDeploymentStatus,
@@ -78,6 +100,9 @@ from .follow_deployment import (
 )
 from .follow_logs import FollowLogs, FollowLogsLogs
 from .fragments import (
+    CanarySampleView,
+    CanarySampleViewCanary,
+    CanarySampleViewStable,
     DeploymentView,
     DeploymentViewConditions,
     DeploymentViewFromRelease,
@@ -88,9 +113,11 @@ from .fragments import (
     LogLineView,
 )
 from .input_types import (
+    AbortDeploymentInput,
     AddRouteInput,
     ApplyServiceInput,
     AuditEventFilter,
+    CanaryStepInput,
     ChangeRoleInput,
     CreateEnvironmentInput,
     CreateProjectInput,
@@ -100,6 +127,8 @@ from .input_types import (
     DeployInput,
     EnvironmentLimitsInput,
     InviteMemberInput,
+    PauseDeploymentInput,
+    PromoteDeploymentInput,
     RemoveMemberInput,
     RemoveRouteInput,
     RevokeTokenInput,
@@ -109,11 +138,27 @@ from .input_types import (
     UpdateProjectInput,
 )
 from .logs import Logs, LogsLogs, LogsLogsLines
+from .pause_deployment import (
+    PauseDeployment,
+    PauseDeploymentPauseDeploymentConflictError,
+    PauseDeploymentPauseDeploymentDeploymentOverrideSuccess,
+    PauseDeploymentPauseDeploymentDeploymentOverrideSuccessDeployment,
+    PauseDeploymentPauseDeploymentNotFoundError,
+    PauseDeploymentPauseDeploymentValidationError,
+)
 from .project_by_slug import ProjectBySlug, ProjectBySlugProject
 from .project_environment import (
     ProjectEnvironment,
     ProjectEnvironmentProject,
     ProjectEnvironmentProjectEnvironment,
+)
+from .promote_deployment import (
+    PromoteDeployment,
+    PromoteDeploymentPromoteDeploymentConflictError,
+    PromoteDeploymentPromoteDeploymentDeploymentOverrideSuccess,
+    PromoteDeploymentPromoteDeploymentDeploymentOverrideSuccessDeployment,
+    PromoteDeploymentPromoteDeploymentNotFoundError,
+    PromoteDeploymentPromoteDeploymentValidationError,
 )
 from .release_state import ReleaseState, ReleaseStateNodeNode, ReleaseStateNodeRelease
 from .releases import (
@@ -163,6 +208,13 @@ from .services import (
 from .whoami import Whoami, WhoamiViewer, WhoamiViewerAccount, WhoamiViewerUser
 
 __all__ = [
+    "AbortDeployment",
+    "AbortDeploymentAbortDeploymentConflictError",
+    "AbortDeploymentAbortDeploymentDeploymentOverrideSuccess",
+    "AbortDeploymentAbortDeploymentDeploymentOverrideSuccessDeployment",
+    "AbortDeploymentAbortDeploymentNotFoundError",
+    "AbortDeploymentAbortDeploymentValidationError",
+    "AbortDeploymentInput",
     "AddRoute",
     "AddRouteAddRouteAddRouteSuccess",
     "AddRouteAddRouteAddRouteSuccessRoute",
@@ -170,6 +222,7 @@ __all__ = [
     "AddRouteAddRouteNotFoundError",
     "AddRouteAddRouteValidationError",
     "AddRouteInput",
+    "AlertStatus",
     "ApplyService",
     "ApplyServiceApplyServiceApplyServiceSuccess",
     "ApplyServiceApplyServiceApplyServiceSuccessChanges",
@@ -182,6 +235,18 @@ __all__ = [
     "AuditEventFilter",
     "AuditOutcome",
     "BaseModel",
+    "CanaryInfo",
+    "CanaryInfoDeployment",
+    "CanaryInfoDeploymentCanary",
+    "CanaryInfoDeploymentCanaryDecision",
+    "CanaryInfoDeploymentCanaryDecisionSample",
+    "CanaryInfoDeploymentCanaryLatest",
+    "CanaryInfoDeploymentCanarySteps",
+    "CanarySampleView",
+    "CanarySampleViewCanary",
+    "CanarySampleViewStable",
+    "CanaryStepInput",
+    "CanaryVerdict",
     "ChangeRoleInput",
     "CreateEnvironment",
     "CreateEnvironmentCreateEnvironmentConflictError",
@@ -214,6 +279,8 @@ __all__ = [
     "DeployDeployConflictError",
     "DeployDeployDeploySuccess",
     "DeployDeployDeploySuccessDeployment",
+    "DeployDeployFrozenError",
+    "DeployDeployFrozenErrorObjectives",
     "DeployDeployNotFoundError",
     "DeployDeployValidationError",
     "DeployInput",
@@ -231,6 +298,8 @@ __all__ = [
     "DeploymentViewToRelease",
     "EncliiClient",
     "EnvironmentLimitsInput",
+    "FollowCanary",
+    "FollowCanaryCanaryMetrics",
     "FollowDeployment",
     "FollowDeploymentDeploymentStatus",
     "FollowDeploymentDeploymentStatusDeployment",
@@ -243,11 +312,25 @@ __all__ = [
     "Logs",
     "LogsLogs",
     "LogsLogsLines",
+    "PauseDeployment",
+    "PauseDeploymentInput",
+    "PauseDeploymentPauseDeploymentConflictError",
+    "PauseDeploymentPauseDeploymentDeploymentOverrideSuccess",
+    "PauseDeploymentPauseDeploymentDeploymentOverrideSuccessDeployment",
+    "PauseDeploymentPauseDeploymentNotFoundError",
+    "PauseDeploymentPauseDeploymentValidationError",
     "ProjectBySlug",
     "ProjectBySlugProject",
     "ProjectEnvironment",
     "ProjectEnvironmentProject",
     "ProjectEnvironmentProjectEnvironment",
+    "PromoteDeployment",
+    "PromoteDeploymentInput",
+    "PromoteDeploymentPromoteDeploymentConflictError",
+    "PromoteDeploymentPromoteDeploymentDeploymentOverrideSuccess",
+    "PromoteDeploymentPromoteDeploymentDeploymentOverrideSuccessDeployment",
+    "PromoteDeploymentPromoteDeploymentNotFoundError",
+    "PromoteDeploymentPromoteDeploymentValidationError",
     "ReleaseState",
     "ReleaseStateNodeNode",
     "ReleaseStateNodeRelease",

@@ -2,19 +2,23 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Optional, Union
 
+from .abort_deployment import AbortDeployment
 from .add_route import AddRoute
 from .apply_service import ApplyService
 from .base_client import GqlBaseClient
 from .base_model import UNSET, UnsetType
+from .canary_info import CanaryInfo
 from .create_environment import CreateEnvironment
 from .create_project import CreateProject
 from .create_release import CreateRelease
 from .create_token import CreateToken
 from .deploy import Deploy
 from .deployment_info import DeploymentInfo
+from .follow_canary import FollowCanary
 from .follow_deployment import FollowDeployment
 from .follow_logs import FollowLogs
 from .input_types import (
+    AbortDeploymentInput,
     AddRouteInput,
     ApplyServiceInput,
     CreateEnvironmentInput,
@@ -22,13 +26,17 @@ from .input_types import (
     CreateReleaseInput,
     CreateTokenInput,
     DeployInput,
+    PauseDeploymentInput,
+    PromoteDeploymentInput,
     RemoveRouteInput,
     RollbackInput,
     ScaleServiceInput,
 )
 from .logs import Logs
+from .pause_deployment import PauseDeployment
 from .project_by_slug import ProjectBySlug
 from .project_environment import ProjectEnvironment
+from .promote_deployment import PromoteDeployment
 from .release_state import ReleaseState
 from .releases import Releases
 from .remove_route import RemoveRoute
@@ -153,67 +161,6 @@ class EncliiClient(GqlBaseClient):
         )
         data = self.get_data(response)
         return ReleaseState.model_validate(data)
-
-    async def deploy(self, input: DeployInput, **kwargs: Any) -> Deploy:
-        query = gql("""
-            mutation Deploy($input: DeployInput!) {
-              deploy(input: $input) {
-                __typename
-                ... on DeploySuccess {
-                  deployment {
-                    ...DeploymentView
-                  }
-                }
-                ...Problem
-              }
-            }
-
-            fragment DeploymentView on Deployment {
-              id
-              kind
-              strategy
-              phase
-              reason
-              createdAt
-              startedAt
-              finishedAt
-              conditions {
-                type
-                status
-                reason
-                message
-              }
-              fromRelease {
-                id
-              }
-              toRelease {
-                id
-                status
-              }
-              service {
-                id
-                name
-                environment {
-                  name
-                }
-                project {
-                  slug
-                }
-              }
-            }
-
-            fragment Problem on Error {
-              message
-              code
-              path
-            }
-            """)
-        variables: dict[str, object] = {"input": input}
-        response = await self.execute(
-            query=query, operation_name="Deploy", variables=variables, **kwargs
-        )
-        data = self.get_data(response)
-        return Deploy.model_validate(data)
 
     async def rollback(self, input: RollbackInput, **kwargs: Any) -> Rollback:
         query = gql("""
@@ -380,6 +327,368 @@ class EncliiClient(GqlBaseClient):
             **kwargs,
         ):
             yield FollowDeployment.model_validate(data)
+
+    async def deploy(self, input: DeployInput, **kwargs: Any) -> Deploy:
+        query = gql("""
+            mutation Deploy($input: DeployInput!) {
+              deploy(input: $input) {
+                __typename
+                ... on DeploySuccess {
+                  deployment {
+                    ...DeploymentView
+                  }
+                }
+                ... on FrozenError {
+                  windowDays
+                  budgetSpent
+                  frozenSince
+                  objectives {
+                    name
+                    objectivePercent
+                    bad
+                    allowed
+                    budgetSpent
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment DeploymentView on Deployment {
+              id
+              kind
+              strategy
+              phase
+              reason
+              createdAt
+              startedAt
+              finishedAt
+              conditions {
+                type
+                status
+                reason
+                message
+              }
+              fromRelease {
+                id
+              }
+              toRelease {
+                id
+                status
+              }
+              service {
+                id
+                name
+                environment {
+                  name
+                }
+                project {
+                  slug
+                }
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="Deploy", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Deploy.model_validate(data)
+
+    async def promote_deployment(
+        self, input: PromoteDeploymentInput, **kwargs: Any
+    ) -> PromoteDeployment:
+        query = gql("""
+            mutation PromoteDeployment($input: PromoteDeploymentInput!) {
+              promoteDeployment(input: $input) {
+                __typename
+                ... on DeploymentOverrideSuccess {
+                  deployment {
+                    ...DeploymentView
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment DeploymentView on Deployment {
+              id
+              kind
+              strategy
+              phase
+              reason
+              createdAt
+              startedAt
+              finishedAt
+              conditions {
+                type
+                status
+                reason
+                message
+              }
+              fromRelease {
+                id
+              }
+              toRelease {
+                id
+                status
+              }
+              service {
+                id
+                name
+                environment {
+                  name
+                }
+                project {
+                  slug
+                }
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query,
+            operation_name="PromoteDeployment",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return PromoteDeployment.model_validate(data)
+
+    async def pause_deployment(
+        self, input: PauseDeploymentInput, **kwargs: Any
+    ) -> PauseDeployment:
+        query = gql("""
+            mutation PauseDeployment($input: PauseDeploymentInput!) {
+              pauseDeployment(input: $input) {
+                __typename
+                ... on DeploymentOverrideSuccess {
+                  deployment {
+                    ...DeploymentView
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment DeploymentView on Deployment {
+              id
+              kind
+              strategy
+              phase
+              reason
+              createdAt
+              startedAt
+              finishedAt
+              conditions {
+                type
+                status
+                reason
+                message
+              }
+              fromRelease {
+                id
+              }
+              toRelease {
+                id
+                status
+              }
+              service {
+                id
+                name
+                environment {
+                  name
+                }
+                project {
+                  slug
+                }
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="PauseDeployment", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return PauseDeployment.model_validate(data)
+
+    async def abort_deployment(
+        self, input: AbortDeploymentInput, **kwargs: Any
+    ) -> AbortDeployment:
+        query = gql("""
+            mutation AbortDeployment($input: AbortDeploymentInput!) {
+              abortDeployment(input: $input) {
+                __typename
+                ... on DeploymentOverrideSuccess {
+                  deployment {
+                    ...DeploymentView
+                  }
+                }
+                ...Problem
+              }
+            }
+
+            fragment DeploymentView on Deployment {
+              id
+              kind
+              strategy
+              phase
+              reason
+              createdAt
+              startedAt
+              finishedAt
+              conditions {
+                type
+                status
+                reason
+                message
+              }
+              fromRelease {
+                id
+              }
+              toRelease {
+                id
+                status
+              }
+              service {
+                id
+                name
+                environment {
+                  name
+                }
+                project {
+                  slug
+                }
+              }
+            }
+
+            fragment Problem on Error {
+              message
+              code
+              path
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="AbortDeployment", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return AbortDeployment.model_validate(data)
+
+    async def canary_info(self, id: str, **kwargs: Any) -> CanaryInfo:
+        query = gql("""
+            query CanaryInfo($id: ID!) {
+              deployment(id: $id) {
+                id
+                phase
+                reason
+                canary {
+                  step
+                  weight
+                  checks
+                  pausedBy
+                  steps {
+                    setWeight
+                    pauseSeconds
+                    pauseUntilPromoted
+                    analysis
+                  }
+                  latest {
+                    ...CanarySampleView
+                  }
+                  decision {
+                    reason
+                    automated
+                    sample {
+                      ...CanarySampleView
+                    }
+                  }
+                }
+              }
+            }
+
+            fragment CanarySampleView on CanarySample {
+              sequence
+              at
+              weight
+              step
+              verdict
+              reason
+              canary {
+                requests
+                errors
+                errorRate
+                p95Ms
+              }
+              stable {
+                requests
+                errors
+                errorRate
+                p95Ms
+              }
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="CanaryInfo", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return CanaryInfo.model_validate(data)
+
+    async def follow_canary(
+        self, id: str, after: Union[Optional[int], UnsetType] = UNSET, **kwargs: Any
+    ) -> AsyncIterator[FollowCanary]:
+        query = gql("""
+            subscription FollowCanary($id: ID!, $after: Int) {
+              canaryMetrics(deploymentId: $id, after: $after) {
+                ...CanarySampleView
+              }
+            }
+
+            fragment CanarySampleView on CanarySample {
+              sequence
+              at
+              weight
+              step
+              verdict
+              reason
+              canary {
+                requests
+                errors
+                errorRate
+                p95Ms
+              }
+              stable {
+                requests
+                errors
+                errorRate
+                p95Ms
+              }
+            }
+            """)
+        variables: dict[str, object] = {"id": id, "after": after}
+        async for data in self.execute_ws(
+            query=query, operation_name="FollowCanary", variables=variables, **kwargs
+        ):
+            yield FollowCanary.model_validate(data)
 
     async def logs(
         self,

@@ -1,4 +1,5 @@
-from typing import Literal, Union
+from datetime import datetime
+from typing import Literal, Optional, Union
 
 from pydantic import Field
 
@@ -12,6 +13,7 @@ class Deploy(BaseModel):
         "DeployDeployValidationError",
         "DeployDeployNotFoundError",
         "DeployDeployConflictError",
+        "DeployDeployFrozenError",
     ] = Field(discriminator="typename__")
 
 
@@ -44,5 +46,25 @@ class DeployDeployConflictError(BaseModel):
     path: list[str]
 
 
+class DeployDeployFrozenError(BaseModel):
+    typename__: Literal["FrozenError"] = Field(alias="__typename")
+    window_days: int = Field(alias="windowDays")
+    budget_spent: float = Field(alias="budgetSpent")
+    frozen_since: Optional[datetime] = Field(alias="frozenSince")
+    objectives: list["DeployDeployFrozenErrorObjectives"]
+    message: str
+    code: str
+    path: list[str]
+
+
+class DeployDeployFrozenErrorObjectives(BaseModel):
+    name: str
+    objective_percent: float = Field(alias="objectivePercent")
+    bad: int
+    allowed: float
+    budget_spent: float = Field(alias="budgetSpent")
+
+
 Deploy.model_rebuild()
 DeployDeployDeploySuccess.model_rebuild()
+DeployDeployFrozenError.model_rebuild()

@@ -1,9 +1,21 @@
 from enum import Enum
 
 
+class AlertStatus(str, Enum):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+
+
 class AuditOutcome(str, Enum):
     SUCCEEDED = "SUCCEEDED"
     DENIED = "DENIED"
+
+
+class CanaryVerdict(str, Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
 
 
 class DeploymentKind(str, Enum):

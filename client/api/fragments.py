@@ -4,7 +4,38 @@ from typing import Any, Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import DeploymentKind, DeploymentPhase, DeploymentStrategy, ReleaseStatus
+from .enums import (
+    CanaryVerdict,
+    DeploymentKind,
+    DeploymentPhase,
+    DeploymentStrategy,
+    ReleaseStatus,
+)
+
+
+class CanarySampleView(BaseModel):
+    sequence: Optional[int]
+    at: datetime
+    weight: int
+    step: int
+    verdict: CanaryVerdict
+    reason: str
+    canary: "CanarySampleViewCanary"
+    stable: "CanarySampleViewStable"
+
+
+class CanarySampleViewCanary(BaseModel):
+    requests: int
+    errors: int
+    error_rate: float = Field(alias="errorRate")
+    p_95_ms: Optional[float] = Field(alias="p95Ms")
+
+
+class CanarySampleViewStable(BaseModel):
+    requests: int
+    errors: int
+    error_rate: float = Field(alias="errorRate")
+    p_95_ms: Optional[float] = Field(alias="p95Ms")
 
 
 class DeploymentView(BaseModel):
@@ -64,5 +95,6 @@ class LogLineView(BaseModel):
     fields: Any
 
 
+CanarySampleView.model_rebuild()
 DeploymentView.model_rebuild()
 LogLineView.model_rebuild()

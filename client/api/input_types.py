@@ -7,6 +7,14 @@ from .base_model import BaseModel, Upload
 from .enums import AuditOutcome, DeploymentStrategy, Role
 
 
+class AbortDeploymentInput(BaseModel):
+    """Roll a canary back now; traffic returns to the stable release."""
+
+    deployment_id: str = Field(alias="deploymentId")
+    reason: Optional[str] = None
+    "Recorded with it."
+
+
 class AddRouteInput(BaseModel):
     service_id: str = Field(alias="serviceId")
     host: str
@@ -37,6 +45,21 @@ class AuditEventFilter(BaseModel):
     outcome: Optional[AuditOutcome] = None
     since: Optional[datetime] = None
     until: Optional[datetime] = None
+
+
+class CanaryStepInput(BaseModel):
+    """One canary step; set exactly one field."""
+
+    set_weight: Optional[int] = Field(alias="setWeight", default=None)
+    "Percent, 1..100."
+    pause_seconds: Optional[int] = Field(alias="pauseSeconds", default=None)
+    "Hold this long."
+    pause_until_promoted: Optional[bool] = Field(
+        alias="pauseUntilPromoted", default=None
+    )
+    "true: hold until promoteDeployment."
+    analysis: Optional[bool] = None
+    "true: hold until an analysis check passes."
 
 
 class ChangeRoleInput(BaseModel):
@@ -92,7 +115,11 @@ class DeployInput(BaseModel):
     service_id: str = Field(alias="serviceId")
     release_id: str = Field(alias="releaseId")
     strategy: Optional[DeploymentStrategy] = None
-    "ROLLING or BLUE_GREEN; default: the release's spec.deploy.strategy."
+    "ROLLING, BLUE_GREEN or CANARY; default: the release's spec.deploy.strategy."
+    steps: Optional[list["CanaryStepInput"]] = None
+    "For CANARY: the steps to follow instead of spec.deploy.canary.steps."
+    fix: bool = False
+    "A fix: a CANARY deploy marked so goes out even while the service's error budget is frozen."
 
 
 class EnvironmentLimitsInput(BaseModel):
@@ -111,6 +138,20 @@ class InviteMemberInput(BaseModel):
     role: Role
     project_id: Optional[str] = Field(alias="projectId", default=None)
     "A role on one project; omit for the whole account."
+
+
+class PauseDeploymentInput(BaseModel):
+    """Hold a canary at its weight until promoted."""
+
+    deployment_id: str = Field(alias="deploymentId")
+
+
+class PromoteDeploymentInput(BaseModel):
+    """Promote a canary past its current step, or all the way."""
+
+    deployment_id: str = Field(alias="deploymentId")
+    full: bool = False
+    "Send it all traffic now, skipping the remaining steps."
 
 
 class RemoveMemberInput(BaseModel):
@@ -154,4 +195,5 @@ class UpdateProjectInput(BaseModel):
 
 
 CreateEnvironmentInput.model_rebuild()
+DeployInput.model_rebuild()
 UpdateEnvironmentInput.model_rebuild()

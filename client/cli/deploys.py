@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -47,6 +48,13 @@ def deploy(
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the deployment; exit with its outcome.")
     ] = False,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Mark it as a fix: a canary fix deploys even while the error budget is frozen.",
+        ),
+    ] = False,
     file: Annotated[Path, typer.Option("--file", "-f", help="The Service Spec.")] = Path(SPEC_FILE),
     timeout: TimeoutOption = 900.0,
     json_: JsonOption = False,
@@ -55,10 +63,12 @@ def deploy(
 
     The spec's project and environment are created on first use when your role allows it.
     With --wait the exit code is the outcome: 0 healthy, 20 build failed, 30 deployment
-    failed, 40 still going at --timeout.
+    failed or rolled back (a canary's analysis prints each check as it is made), 40 still
+    going at --timeout. A service whose error budget is spent refuses deploys (30) except
+    `--strategy canary --fix`.
     """
     out = Output(json=json_)
-    run(out, lambda: deploy_folder(out, file, env, strategy, release, wait, timeout))
+    run(out, lambda: deploy_folder(out, file, env, strategy, release, wait, timeout, fix=fix))
 
 
 async def deploy_folder(
@@ -69,6 +79,8 @@ async def deploy_folder(
     release: str | None,
     wait: bool,
     limit_s: float,
+    *,
+    fix: bool = False,
 ) -> None:
     """What `deploy` and `up` do: apply, build (unless a release is given), deploy, and
     with ``wait`` follow it to its end."""
@@ -88,7 +100,7 @@ async def deploy_folder(
     async with client() as api:
         service_id = await apply_spec(api, out, spec_text, chosen.environment, sha, branch)
         release_id = release or await build(api, out, service_id, folder, sha, limit_s)
-        deployment = await start(api, service_id, release_id, chosen_strategy)
+        deployment = await start(api, service_id, release_id, chosen_strategy, fix=fix)
         report: dict[str, Any] = {
             "service": {"id": service_id, "name": chosen.service},
             "release": {"id": release_id},
@@ -102,7 +114,7 @@ async def deploy_folder(
                 out.line(deployment.id)
             return
         left = max(1.0, deadline - time.monotonic())  # one --timeout for build and rollout
-        final = await follow(api, out, deployment.id, left)
+        final = await follow_with_analysis(api, out, deployment, left, report)
         report["deployment"] = final.model_dump(mode="json", by_alias=True)
         report["url"] = service_url(final)
         conclude(out, final, report)
@@ -387,17 +399,60 @@ def parse_strategy(strategy: str | None) -> DeploymentStrategy | None:
 
 
 async def start(
-    api: EncliiClient, service_id: str, release_id: str, strategy: DeploymentStrategy | None
+    api: EncliiClient,
+    service_id: str,
+    release_id: str,
+    strategy: DeploymentStrategy | None,
+    *,
+    fix: bool = False,
 ) -> DeploymentView:
-    from client.api.deploy import DeployDeployDeploySuccess
+    from client.api.deploy import DeployDeployDeploySuccess, DeployDeployFrozenError
     from client.api.input_types import DeployInput
 
     result = (
         await api.deploy(
-            DeployInput(service_id=service_id, release_id=release_id, strategy=strategy)
+            DeployInput(service_id=service_id, release_id=release_id, strategy=strategy, fix=fix)
         )
     ).deploy
+    if isinstance(result, DeployDeployFrozenError):
+        # Refused by policy, not for its input: the deploy failed (30), with the numbers.
+        fail(
+            result.message,
+            ExitCode.DEPLOY_FAILED,
+            details={"frozen": result.model_dump(mode="json", by_alias=True)},
+        )
     return expect(result, DeployDeployDeploySuccess).deployment
+
+
+async def follow_with_analysis(
+    api: EncliiClient,
+    out: Output,
+    deployment: DeploymentView,
+    limit_s: float,
+    report: dict[str, Any],
+) -> DeploymentView:
+    """``follow``, printing a canary's analysis checks beside its phases (and keeping them
+    in the report); the check that decided a rollback is printed before the verdict."""
+    if deployment.strategy.value != "CANARY":
+        return await follow(api, out, deployment.id, limit_s)
+    import asyncio
+
+    from client.cli.canary import DRAIN_S, follow_analysis
+
+    samples: list[dict[str, Any]] = []
+    report["analysis"] = samples
+    analysis = asyncio.create_task(follow_analysis(api, out, deployment.id, samples))
+    try:
+        final = await follow(api, out, deployment.id, limit_s)
+        # The analysis stream completes once the deployment has ended.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_S):
+                await asyncio.shield(analysis)
+        return final
+    finally:
+        analysis.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await analysis
 
 
 async def follow(

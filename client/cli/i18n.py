@@ -57,6 +57,26 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "{service} aplicado: versión de especificación {version}{note}",
     ),
     "spec.unchanged": (" (unchanged)", " (sin cambios)"),
+    "canary.sample": (
+        "Canary at {weight}% — {verdict}: canary {canary}; stable {stable} ({reason})",
+        "Canario al {weight}% — {verdict}: canario {canary}; estable {stable} ({reason})",
+    ),
+    "canary.promoted": (
+        "Deployment {deployment} promoted past its current step",
+        "Despliegue {deployment} promovido más allá de su paso actual",
+    ),
+    "canary.promoted_full": (
+        "Deployment {deployment} promoted: it takes all traffic now",
+        "Despliegue {deployment} promovido: ahora recibe todo el tráfico",
+    ),
+    "canary.paused": (
+        "Deployment {deployment} paused at its weight; `enclii promote {deployment}` resumes it",
+        "Despliegue {deployment} en pausa con su peso; `enclii promote {deployment}` lo reanuda",
+    ),
+    "canary.aborted": (
+        "Deployment {deployment} aborted: traffic returns to the stable release",
+        "Despliegue {deployment} abortado: el tráfico vuelve a la versión estable",
+    ),
     "rollback.done": (
         "Rolling back {service} to release {release} (deployment {deployment})",
         "Revirtiendo {service} a la versión {release} (despliegue {deployment})",

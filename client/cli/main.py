@@ -255,13 +255,18 @@ def version() -> None:
 def _register() -> None:
     """Verbs live in modules of their own; they import the client only when they run, so
     ``enclii --help`` stays fast."""
-    from client.cli import api_verb, auth, deploys, logs, routes, scaffold, services
+    from client.cli import api_verb, auth, canary, deploys, logs, routes, scaffold, services
 
     examples = {
         "deploy": "  enclii deploy --env stage --wait\n\n"
+        "  enclii deploy --env prod --strategy canary --wait\n\n"
+        "  enclii deploy --env prod --strategy canary --fix --wait\n\n"
         "  enclii deploy --env prod --release rel_01H… --strategy blue-green --wait",
         "rollback": "  enclii rollback api --env prod\n\n  enclii rollback api --to rel_01H… --wait",
         "status": "  enclii status dep_01H… --wait",
+        "promote": "  enclii promote dep_01H…\n\n  enclii promote dep_01H… --full",
+        "pause": "  enclii pause dep_01H…",
+        "abort": "  enclii abort dep_01H… --reason 'checkout errors in the canary'",
         "releases": "  enclii releases api --env prod --json",
         "logs": "  enclii logs api --env prod -f\n\n  enclii logs api --grep timeout --since 2h --json",
         "init": "  enclii init --template api --lang python --project shop",
@@ -277,6 +282,9 @@ def _register() -> None:
         ("deploy", deploys.deploy),
         ("rollback", deploys.rollback),
         ("status", deploys.status),
+        ("promote", canary.promote),
+        ("pause", canary.pause),
+        ("abort", canary.abort),
         ("releases", deploys.releases),
         ("logs", logs.logs),
         ("ps", services.ps),

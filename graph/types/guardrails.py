@@ -7,11 +7,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import strawberry
 
 from store import models
+from store.alerts import redact
 
 
 @strawberry.enum(description="What one analysis check concluded.")
@@ -257,12 +257,6 @@ class SloStatus:
         )
 
 
-def redacted(url: str) -> str:
-    """Where a webhook goes, without its path: Slack's carry their secret there."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…"
-
-
 @strawberry.type(description="One alert sent (or owed) to a policy's webhook.")
 class AlertDelivery:
     id: strawberry.ID
@@ -283,7 +277,7 @@ class AlertDelivery:
             id=strawberry.ID(row.id),
             policy=row.policy,
             event=row.event,
-            destination=redacted(row.url),
+            destination=redact(row.url),
             text=str(row.payload.get("text", "")),
             status=row.status,
             attempts=row.attempts,

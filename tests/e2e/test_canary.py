@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import sys
 import textwrap
 import time
 from collections import Counter
@@ -339,3 +342,89 @@ async def test_a_canary_with_too_little_traffic_holds_then_rolls_back_at_the_dea
     assert {s["weight"] for s in samples} == {50}
     assert traffic.of(canary).get(200, 0) > 0
     assert set(traffic.of(stable)) == {200}
+
+
+async def cli(platform: Platform, *args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    """`enclii …` as a user runs it, against the test server."""
+    env = {
+        **os.environ,
+        "ENCLII_API_URL": platform.server.http_url,
+        "ENCLII_TOKEN": platform.server.token,
+        "LANG": "C.UTF-8",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "client.cli.main",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(DEADLINE_S):
+        stdout, stderr = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_cli_deploy_canary_wait_prints_each_check_and_exits_30_on_rollback(
+    platform: Platform,
+) -> None:
+    host = "clibad.dev.shop.localhost"
+    _service_id, stable = await stable_service(platform, "clibad")
+    (platform.source / "enclii.yaml").write_text(spec("clibad", fail_every=20))
+    async with load(platform.router, host) as traffic:
+        code, stdout, stderr = await cli(
+            platform, "deploy", "--strategy", "canary", "--wait", "--json", cwd=platform.source
+        )
+    assert code == 30, stderr
+    report = json.loads(stdout)
+    assert report["error"]["exitCode"] == 30
+    assert report["deployment"]["phase"] == "ROLLED_BACK"
+    checks = report["analysis"]
+    assert [c["verdict"] for c in checks[-2:]] == ["FAIL", "FAIL"]
+    assert "Canary at 50% — fail:" in stderr
+    assert "automated rollback after 2 failed analysis checks" in stderr
+    assert set(traffic.of(stable)) == {200}
+
+
+async def test_cli_pause_promote_and_abort_a_canary(platform: Platform) -> None:
+    hold = spec("manual").replace(
+        "{pause: {seconds: 4}}", "{pause: {}}"
+    )  # a step that waits for a person
+    service_id, _stable = await stable_service(platform, "manual")
+    await platform.apply(hold)
+
+    async def held_canary() -> str:
+        release = await platform.release(service_id)
+        deployment = await platform.deploy(service_id, release, "CANARY")
+        deadline = time.monotonic() + DEADLINE_S
+        while (await platform.deployment(deployment))["canary"]["weight"] != 50:
+            assert time.monotonic() < deadline, "the canary never took 50%"
+            await asyncio.sleep(0.2)
+        return deployment
+
+    first = await held_canary()
+    code, _out, stderr = await cli(platform, "pause", first)
+    assert code == 0, stderr
+    paused = await platform.gql(
+        "query($d: ID!) { deployment(id: $d) { generation canary { pausedBy weight } } }",
+        d=first,
+    )
+    assert paused["deployment"]["canary"]["pausedBy"]
+    code, _out, stderr = await cli(platform, "promote", first)
+    assert code == 0, stderr
+    assert (await platform.ended(first))["phase"] == "HEALTHY"
+
+    second = await held_canary()
+    code, _out, stderr = await cli(platform, "abort", second, "--reason", "checkout errors")
+    assert code == 0, stderr
+    done = await platform.ended(second)
+    assert done["phase"] == "ROLLED_BACK"
+    assert done["reason"].endswith(": checkout errors"), done["reason"]
+    assert done["canary"]["decision"]["automated"] is False
+
+    # Overrides of what has ended are refused, precisely.
+    code, _out, stderr = await cli(platform, "promote", second)
+    assert code == 10 and "has ended (rolled-back" in stderr, stderr

@@ -17,14 +17,22 @@ from sqlalchemy import select
 from reconcile.runner import DONE, Controller, again
 from reconcile.slo import ACTOR, SloController
 from resolvers.context import Context
+from resolvers.deployments import deploy
+from resolvers.errors import Frozen
 from resolvers.services import apply_service, delete_service
 from store.audit import ChainReport, verify_chain
 from store.db import Store
 from store.events import EventRecord, project_stream, read_events
 from store.metrics import hour_start
-from store.models import AlertDelivery, AuditEvent, Service, SloStatus
+from store.models import AlertDelivery, AuditEvent, DeploymentStrategy, Service, SloStatus
 from store.slo import frozen_status
-from tests.factories import make_environment, make_project, make_service, service_yaml
+from tests.factories import (
+    add_release,
+    make_environment,
+    make_project,
+    make_service,
+    service_yaml,
+)
 from tests.traffic import record_traffic, traffic
 
 ALERTS = (
@@ -110,8 +118,14 @@ async def test_a_service_over_budget_is_frozen_with_an_event_an_alert_and_an_aud
     assert status.budget_spent == pytest.approx(3.12)
     reason = "availability 99.9%: 312 of 100 allowed 5xx in 30 days (312% of the budget spent)"
     assert status.reason == reason
-    assert status.objectives["availability"]["bad"] == 312
-    assert status.objectives["latency"]["bad"] == 0
+    availability, latency = status.objectives["availability"], status.objectives["latency"]
+    assert (availability["objective"], availability["bad"], availability["allowed"]) == (
+        99.9,
+        312,
+        100,
+    )
+    assert (availability["spent"], availability["burnRate"]) == (3.12, 0.0)
+    assert (latency["objective"], latency["thresholdMs"], latency["bad"]) == (99, 300, 0)
 
     (frozen,) = await _events(store, service)
     assert (frozen.type, frozen.entity_id, frozen.actor_id) == (
@@ -123,7 +137,7 @@ async def test_a_service_over_budget_is_frozen_with_an_event_an_alert_and_an_aud
     assert (payload["service"], payload["reason"], payload["windowDays"]) == ("api", reason, 30)
     assert payload["requests"] == 100_000
     (objective,) = payload["objectives"]  # only the objective over budget
-    assert objective["objective"] == "availability" and objective["percent"] == 99.9
+    assert (objective["name"], objective["objective"]) == ("availability", 99.9)
     assert (objective["bad"], objective["allowed"], objective["spentPercent"]) == (312, 100, 312)
 
     (delivery,) = await _deliveries(store)
@@ -216,7 +230,7 @@ async def test_a_burning_budget_pages_once_and_again_only_after_it_cooled(
     assert burn.payload["burnRate"] == pytest.approx(50.0)
     assert (burn.payload["burnRateAlert"], burn.payload["burnWindowSeconds"]) == (14.4, 3600)
     assert burn.payload["requests"] == 1000
-    assert [o["objective"] for o in burn.payload["objectives"]] == ["availability"]
+    assert [o["name"] for o in burn.payload["objectives"]] == ["availability"]
     (delivery,) = await _deliveries(store)
     assert delivery.event == "slo-burn"
     assert delivery.payload["text"].endswith("error budget burning 50.0x faster than it lasts")
@@ -305,3 +319,23 @@ async def test_only_services_with_an_slo_or_a_status_are_listed(
 async def test_it_is_a_controller(store: Store) -> None:
     controller: Controller = SloController(store)
     assert controller.name == "slo"
+
+
+async def test_a_frozen_service_deploys_only_a_canary_fix(
+    store: Store, ctx: Context, controller: SloController, service: Service
+) -> None:
+    """The issue's acceptance test, from the controller's row to the deploy mutation."""
+    release = await add_release(ctx, service)
+    await record_traffic(store, service.id, T0 - timedelta(hours=3), traffic(100_000, errors=312))
+    await controller.reconcile(service.id)
+
+    with pytest.raises(Frozen) as refused:
+        await deploy(ctx, service.id, release.id, DeploymentStrategy.ROLLING)
+    assert "312 bad of 100 allowed" in refused.value.message
+    (spent,) = [o for o in refused.value.objectives if o.spent >= 1.0]
+    assert (spent.name, spent.objective_percent, spent.bad) == ("availability", 99.9, 312)
+    with pytest.raises(Frozen):
+        await deploy(ctx, service.id, release.id, DeploymentStrategy.CANARY)
+
+    fix = await deploy(ctx, service.id, release.id, DeploymentStrategy.CANARY, fix=True)
+    assert fix.strategy is DeploymentStrategy.CANARY
