@@ -314,6 +314,11 @@ def _abort(state: CanaryState, reason: str, *, automated: bool) -> Advance:
     return Advance(replace(state, decision=decision), Outcome.ABORT, reason, automated=automated)
 
 
+def abort_now(state: CanaryState, reason: str) -> Advance:
+    """An automated abort for a reason the analysis does not see (a crash-looping canary)."""
+    return _abort(state, reason, automated=True)
+
+
 def _waiting(state: CanaryState, plan: CanaryPlan, now: datetime) -> Advance:
     """Held for analysis: a check must pass before the canary moves on — and if none has
     by the deadline, it rolls back."""

@@ -36,7 +36,14 @@ from typing import Any
 
 from reconcile.autoscale import SYNC_S, ScalePolicy, Usage, recommend
 from reconcile.canary import Sample
-from reconcile.canary_steps import CanaryPlan, CanaryState, Outcome, advance, begin
+from reconcile.canary_steps import (
+    CanaryPlan,
+    CanaryState,
+    Outcome,
+    abort_now,
+    advance,
+    begin,
+)
 from reconcile.driver import ReplicaObservation
 from store.models import (
     DeploymentKind,
@@ -317,6 +324,16 @@ def _canary(
     assert current.canary_plan is not None
     state = begin(current.canary or CanaryState(), snapshot.now)
     moved = advance(state, current.canary_plan, snapshot.now, snapshot.sample)
+    crashing = [r for r in snapshot.observed.get(target.id, []) if r.phase == "crash-loop-back-off"]
+    if crashing and moved.outcome is Outcome.HOLD:
+        # A canary that keeps crashing serves nothing, so its checks would only ever be
+        # inconclusive: waiting for the deadline would hide a failure that is plain now.
+        replica = min(crashing, key=lambda r: r.index)
+        moved = abort_now(
+            moved.state,
+            f"automated rollback: canary replica {replica.index} is crash-looping"
+            + (f" ({replica.message})" if replica.message else ""),
+        )
     plan.canary = moved.state.to_json()
     if snapshot.sample is not None:
         plan.sample = moved.state.last

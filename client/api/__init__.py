@@ -194,6 +194,13 @@ from .scale_service import (
     ScaleServiceScaleServiceValidationError,
 )
 from .service_by_name import ServiceByName, ServiceByNameService
+from .service_guardrails import (
+    ServiceGuardrails,
+    ServiceGuardrailsService,
+    ServiceGuardrailsServiceAlertDeliveries,
+    ServiceGuardrailsServiceSlo,
+    ServiceGuardrailsServiceSloObjectives,
+)
 from .services import (
     Services,
     ServicesProject,
@@ -373,6 +380,11 @@ __all__ = [
     "SecretScope",
     "ServiceByName",
     "ServiceByNameService",
+    "ServiceGuardrails",
+    "ServiceGuardrailsService",
+    "ServiceGuardrailsServiceAlertDeliveries",
+    "ServiceGuardrailsServiceSlo",
+    "ServiceGuardrailsServiceSloObjectives",
     "ServiceType",
     "Services",
     "ServicesProject",

@@ -44,6 +44,7 @@ from .rollback import Rollback
 from .routes import Routes
 from .scale_service import ScaleService
 from .service_by_name import ServiceByName
+from .service_guardrails import ServiceGuardrails
 from .services import Services
 from .whoami import Whoami
 
@@ -1161,3 +1162,61 @@ class EncliiClient(GqlBaseClient):
         )
         data = self.get_data(response)
         return ScaleService.model_validate(data)
+
+    async def service_guardrails(
+        self, project: str, environment: str, name: str, first: int, **kwargs: Any
+    ) -> ServiceGuardrails:
+        query = gql("""
+            query ServiceGuardrails($project: String!, $environment: String!, $name: String!, $first: Int!) {
+              service(project: $project, environment: $environment, name: $name) {
+                id
+                name
+                slo {
+                  computedAt
+                  windowDays
+                  requests
+                  budgetSpent
+                  burnRate
+                  burning
+                  frozen
+                  frozenAt
+                  reason
+                  objectives {
+                    name
+                    objectivePercent
+                    thresholdMs
+                    bad
+                    allowed
+                    budgetSpent
+                    burnRate
+                  }
+                }
+                alertDeliveries(first: $first) {
+                  id
+                  policy
+                  event
+                  destination
+                  text
+                  status
+                  attempts
+                  lastError
+                  createdAt
+                  deliveredAt
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {
+            "project": project,
+            "environment": environment,
+            "name": name,
+            "first": first,
+        }
+        response = await self.execute(
+            query=query,
+            operation_name="ServiceGuardrails",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return ServiceGuardrails.model_validate(data)

@@ -16,6 +16,7 @@ from client.cli.session import client, connection, expect, fail, run
 from client.cli.target import SPEC_FILE, git_facts, tarball, target
 
 if TYPE_CHECKING:
+    from client.api.canary_info import CanaryInfoDeploymentCanary as CanaryView
     from client.api.client import EncliiClient
     from client.api.enums import DeploymentStrategy
     from client.api.fragments import DeploymentView
@@ -180,16 +181,26 @@ def status(
     async def verb() -> None:
         async with client() as api:
             found = (await api.deployment_info(deployment_id)).deployment
+            report: dict[str, Any] = {}
             if wait and found.phase.value not in TERMINAL:
-                found = await follow(api, out, deployment_id, timeout)
+                found = await follow_with_analysis(api, out, found, timeout, report)
+            canary = None
+            if found.strategy.value == "CANARY":
+                info = (await api.canary_info(deployment_id)).deployment
+                canary = info.canary if info is not None else None
+            document = {
+                **found.model_dump(mode="json", by_alias=True),
+                **({"canary": canary.model_dump(mode="json", by_alias=True)} if canary else {}),
+                **report,
+            }
             if wait and found.phase.value != "HEALTHY":
                 if not out.json:
-                    describe(out, found)
-                conclude(out, found, found.model_dump(mode="json", by_alias=True))
+                    describe(out, found, canary)
+                conclude(out, found, document)
             if out.json:
-                out.document(found.model_dump(mode="json", by_alias=True))
+                out.document(document)
                 return
-            describe(out, found)
+            describe(out, found, canary)
 
     run(out, verb)
 
@@ -537,7 +548,7 @@ def service_url(deployment: DeploymentView) -> str:
     return f"http://{host}:{port}/" if port else f"http://{host}/"
 
 
-def describe(out: Output, deployment: DeploymentView) -> None:
+def describe(out: Output, deployment: DeploymentView, canary: CanaryView | None = None) -> None:
     service = deployment.service
     out.table(
         ["FIELD", "VALUE"],
@@ -554,6 +565,22 @@ def describe(out: Output, deployment: DeploymentView) -> None:
             ["finished", deployment.finished_at or ""],
         ],
     )
+    if canary is not None:
+        from client.cli.canary import sample_line
+
+        steps = len(canary.steps)
+        out.line("")
+        out.table(
+            ["CANARY", "VALUE"],
+            [
+                ["step", f"{min(canary.step + 1, steps)} of {steps}"],
+                ["weight", f"{canary.weight}%"],
+                ["checks", canary.checks],
+                ["paused by", canary.paused_by or "—"],
+                ["latest", sample_line(canary.latest) if canary.latest else "—"],
+                ["decided", canary.decision.reason if canary.decision else "—"],
+            ],
+        )
     if deployment.conditions:
         out.line("")
         out.table(

@@ -77,6 +77,26 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Deployment {deployment} aborted: traffic returns to the stable release",
         "Despliegue {deployment} abortado: el tráfico vuelve a la versión estable",
     ),
+    "slo.none": (
+        "{service} has no SLO: add `slo: {{availability: 99.9}}` to its spec",
+        "{service} no tiene SLO: añade `slo: {{availability: 99.9}}` a su especificación",
+    ),
+    "slo.open": (
+        "{service}: {spent} of the error budget spent over {days} days ({requests} requests); "
+        "deploys are open",
+        "{service}: {spent} del presupuesto de errores gastado en {days} días ({requests} "
+        "solicitudes); los despliegues están abiertos",
+    ),
+    "slo.frozen": (
+        "{service}: the error budget is spent ({spent} over {days} days); deploys are frozen "
+        "except `enclii deploy --strategy canary --fix`",
+        "{service}: el presupuesto de errores está agotado ({spent} en {days} días); los "
+        "despliegues están congelados salvo `enclii deploy --strategy canary --fix`",
+    ),
+    "alerts.none": (
+        "No alerts were sent about {service}",
+        "No se envió ninguna alerta sobre {service}",
+    ),
     "rollback.done": (
         "Rolling back {service} to release {release} (deployment {deployment})",
         "Revirtiendo {service} a la versión {release} (despliegue {deployment})",

@@ -255,7 +255,17 @@ def version() -> None:
 def _register() -> None:
     """Verbs live in modules of their own; they import the client only when they run, so
     ``enclii --help`` stays fast."""
-    from client.cli import api_verb, auth, canary, deploys, logs, routes, scaffold, services
+    from client.cli import (
+        api_verb,
+        auth,
+        canary,
+        deploys,
+        guardrails,
+        logs,
+        routes,
+        scaffold,
+        services,
+    )
 
     examples = {
         "deploy": "  enclii deploy --env stage --wait\n\n"
@@ -273,6 +283,8 @@ def _register() -> None:
         "up": "  enclii up\n\n  enclii up --json",
         "ps": "  enclii ps --env prod\n\n  enclii ps --env prod --json",
         "scale": "  enclii scale api --min 2 --max 8 --env prod",
+        "slo": "  enclii slo api --env prod\n\n  enclii slo api --env prod --json",
+        "alerts": "  enclii alerts api --env prod --limit 5",
         "api": "  enclii api '{ viewer { user { displayName } } }'\n\n"
         "  enclii api 'query($id: ID!) { deployment(id: $id) { phase } }' --var id=dep_01H…",
     }
@@ -289,6 +301,8 @@ def _register() -> None:
         ("logs", logs.logs),
         ("ps", services.ps),
         ("scale", services.scale),
+        ("slo", guardrails.slo),
+        ("alerts", guardrails.alerts),
         ("api", api_verb.api),
     ):
         app.command(name, epilog="Examples:\n\n" + examples[name])(function)

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from reconcile.local.processes import kill_recorded
 from tests.helpers import DEADLINE_S, GraphQLWebSocket, ServerProcess, start_server_process
@@ -66,8 +67,14 @@ def spec(
     pause_s: int = 4,
     min_requests: int = 40,
     deadline: int = 90,
+    webhook: str | None = None,
 ) -> str:
     analysis = ANALYSIS.format(min_requests=min_requests, deadline=deadline)
+    alerts = (
+        f'  alerts:\n    - {{name: oncall, webhook: "{webhook}", events: [rollback]}}\n'
+        if webhook
+        else ""
+    )
     return f"""apiVersion: enclii.dev/v1
 kind: Service
 metadata: {{project: shop, environment: dev, name: {name}}}
@@ -85,7 +92,7 @@ spec:
     canary:
       steps: [{{setWeight: 50}}, {{pause: {{seconds: {pause_s}}}}}, {{setWeight: 100}}]
       analysis: {{{analysis}}}
-"""
+{alerts}"""
 
 
 DEPLOY = """mutation($s: ID!, $r: ID!, $strategy: DeploymentStrategy) {
@@ -172,8 +179,13 @@ async def platform(server: ServerProcess, tmp_path: Path) -> AsyncIterator[Platf
     source = tmp_path / "app"
     source.mkdir()
     (source / "app.py").write_text(APP)
-    api = httpx.AsyncClient(base_url=server.http_url, headers=server.headers, timeout=60)
-    router = httpx.AsyncClient(base_url=server.router_url, timeout=30)
+    # uvicorn drops a keep-alive connection idle for 5 s; a client reusing it at that
+    # moment reads nothing (httpx.ReadError). Idle connections are dropped here first.
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    api = httpx.AsyncClient(
+        base_url=server.http_url, headers=server.headers, timeout=60, limits=limits
+    )
+    router = httpx.AsyncClient(base_url=server.router_url, timeout=30, limits=limits)
     async with api, router:
         platform = Platform(server, api, router, source)
         found = await platform.gql("{ projects(first: 10) { nodes { id slug } } }")
@@ -254,12 +266,46 @@ async def samples_of(server: ServerProcess, deployment_id: str) -> list[dict[str
             got.append(message["payload"]["data"]["canaryMetrics"])
 
 
+@contextlib.asynccontextmanager
+async def fake_slack() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A local HTTP receiver standing in for Slack's incoming webhooks."""
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/services/T0/B0/secret", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/services/T0/B0/secret", received
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_canary_answering_5xx_on_5_percent_is_rolled_back_and_stable_sees_no_error(
     platform: Platform,
 ) -> None:
     host = "bad.dev.shop.localhost"
     service_id, stable = await stable_service(platform, "bad")
-    await platform.apply(spec("bad", fail_every=20))
+    async with fake_slack() as (webhook, received):
+        await platform.apply(spec("bad", fail_every=20, webhook=webhook))
+        await _bad_canary(platform, host, service_id, stable, (webhook, received))
+
+
+async def _bad_canary(
+    platform: Platform,
+    host: str,
+    service_id: str,
+    stable: str,
+    slack: tuple[str, list[dict[str, Any]]],
+) -> None:
+    webhook, received = slack
     canary = await platform.release(service_id)
     async with load(platform.router, host) as traffic:
         deployment = await platform.deploy(service_id, canary, "CANARY")
@@ -298,6 +344,24 @@ async def test_a_canary_answering_5xx_on_5_percent_is_rolled_back_and_stable_see
     kept = {r["release"]["id"]: r for r in runtimes["service"]["runtimes"]["nodes"]}
     assert kept[canary]["weight"] == 0 and kept[canary]["status"] == "RUNNING"
     assert kept[stable]["weight"] == 100
+
+    # On-call heard of it, with the numbers, in a message Slack can show.
+    deadline = time.monotonic() + DEADLINE_S
+    while not received:
+        assert time.monotonic() < deadline, "no alert reached the webhook"
+        await asyncio.sleep(0.1)
+    message = received[0]
+    assert message["text"].startswith(":rewind: bad.dev.shop: deployment ")
+    facts = json.dumps(message["blocks"])
+    assert "5xx rate" in facts and stable in facts and "Canary" in facts
+    code, out, stderr = await cli(
+        platform, "alerts", "bad", "--env", "dev", "--project", "shop", "--json"
+    )
+    assert code == 0, stderr
+    sent = json.loads(out)["alerts"]
+    assert [(a["event"], a["status"]) for a in sent] == [("rollback", "DELIVERED")]
+    assert sent[0]["destination"] == "http://127.0.0.1:" + webhook.split(":")[2].split("/")[0]
+    assert "secret" not in out
 
 
 async def test_a_healthy_canary_is_promoted_to_all_traffic(platform: Platform) -> None:
@@ -424,7 +488,64 @@ async def test_cli_pause_promote_and_abort_a_canary(platform: Platform) -> None:
     assert done["phase"] == "ROLLED_BACK"
     assert done["reason"].endswith(": checkout errors"), done["reason"]
     assert done["canary"]["decision"]["automated"] is False
+    code, out, stderr = await cli(platform, "status", second)
+    assert code == 0, stderr
+    assert "CANARY" in out and "aborted by" in out, out
 
     # Overrides of what has ended are refused, precisely.
     code, _out, stderr = await cli(platform, "promote", second)
     assert code == 10 and "has ended (rolled-back" in stderr, stderr
+
+
+async def test_a_service_over_its_error_budget_is_frozen_but_a_canary_fix_goes_out(
+    platform: Platform,
+) -> None:
+    host = "budget.dev.shop.localhost"
+    slo = "  slo: {availability: 99, windowDays: 30}\n"
+    failing = spec("budget", fail_every=2) + slo  # one request in two answers 500
+    service_id, _first = await stable_service(platform, "budget", fail_every=2)
+    await platform.apply(failing)
+    async with load(platform.router, host, clients=2) as traffic:
+        deadline = time.monotonic() + DEADLINE_S
+        while sum(traffic.of(_first).values()) < 200:
+            assert time.monotonic() < deadline, "the load never reached 200 requests"
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(1.5)  # the router's flush
+    await platform.apply(failing)  # an apply has the SLO controller look again at once
+
+    async def frozen() -> dict[str, Any] | None:
+        found = await platform.gql(
+            "query($s: ID!) { node(id: $s) { ... on Service { slo { frozen budgetSpent "
+            "requests reason } } } }",
+            s=service_id,
+        )
+        status: dict[str, Any] | None = found["node"]["slo"]
+        return status if status and status["frozen"] else None
+
+    deadline = time.monotonic() + DEADLINE_S
+    while (status := await frozen()) is None:
+        assert time.monotonic() < deadline, "the service was never frozen"
+        await asyncio.sleep(0.2)
+    assert status["budgetSpent"] > 1 and status["requests"] >= 200
+
+    (platform.source / "enclii.yaml").write_text(failing)
+    code, _out, stderr = await cli(platform, "deploy", "--strategy", "rolling", cwd=platform.source)
+    assert code == 30, stderr
+    assert "deploys of 'budget' are frozen" in stderr and "--strategy canary --fix" in stderr
+
+    code, out, stderr = await cli(platform, "slo", "--json", cwd=platform.source)
+    assert code == 0, stderr
+    assert json.loads(out)["slo"]["frozen"] is True
+    code, _out, stderr = await cli(platform, "slo", cwd=platform.source)
+    assert code == 0 and "deploys are frozen" in stderr, stderr
+
+    code, out, stderr = await cli(
+        platform, "deploy", "--strategy", "canary", "--fix", "--json", cwd=platform.source
+    )
+    assert code == 0, stderr
+    deployment = json.loads(out)["deployment"]
+    assert deployment["strategy"] == "CANARY" and deployment["phase"] == "QUEUED"
+    fix = await platform.gql("query($d: ID!) { deployment(id: $d) { fix } }", d=deployment["id"])
+    assert fix["deployment"]["fix"] is True
+    code, _out, stderr = await cli(platform, "abort", deployment["id"])
+    assert code == 0, stderr

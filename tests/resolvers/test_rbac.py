@@ -5,11 +5,13 @@ HTTP API by a real user of that role holding a real personal access token: once 
 role on the whole account and once with the role on one project only. Allowed cells must
 succeed; denied ones must answer FORBIDDEN with a message naming the role needed, change
 nothing, and (for mutations) leave exactly one "denied" AuditEvent. A permission added to
-the matrix without a scenario here fails its cells.
+the matrix without a scenario here fails its cells. Subscriptions are exercised over a real
+websocket (a live server), mutations and queries over HTTP.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -25,6 +27,7 @@ from resolvers.identity.rbac import MATRIX, SCOPES, Permission
 from resolvers.identity.tokens import bootstrap_token
 from resolvers.services import apply_service
 from store.db import Store
+from store.events import CANARY_ENDED, CANARY_SAMPLE, append_event, canary_stream
 from store.ids import new_id
 from store.metrics import window_start
 from store.models import (
@@ -53,7 +56,7 @@ from store.models import (
     utcnow,
 )
 from tests.factories import make_environment, make_project, service_yaml
-from tests.helpers import Api
+from tests.helpers import DEADLINE_S, Api, GraphQLWebSocket, LiveServer
 
 LEVELS: Final = ("account", "project")
 
@@ -64,8 +67,10 @@ LEVELS: Final = ("account", "project")
 class World:
     """A project with an environment, services, API routes, a secret at each scope, a
     cost sample and request metrics: something for every permission to act on. Each level's
-    member gets a service and a route of its own to delete, a release of "api" to deploy and
-    a deployed service of its own to roll back, so both levels act on one world."""
+    member gets a service and a route of its own to delete, a release of "api" to deploy, a
+    deployed service of its own to roll back and a canary under way (with an analysis check
+    streamed and its stream ended) to promote, pause, abort and follow, so both levels act
+    on one world."""
 
     account_id: str
     project_id: str
@@ -81,7 +86,20 @@ class World:
     own_release: dict[str, str] = field(default_factory=dict)  # level -> release of "api"
     deployed_service: dict[str, str] = field(default_factory=dict)  # level -> service ID
     rollback_target: dict[str, str] = field(default_factory=dict)  # level -> release ID
+    canary: dict[str, str] = field(default_factory=dict)  # level -> a DEPLOYING canary
     applied_service: str = ""  # a service with a spec (applied through the resolvers)
+
+
+# One analysis check of a canary, as the deployment controller streams it.
+CHECK: Final = {
+    "at": "2030-01-01T12:00:30+00:00",
+    "weight": 10,
+    "step": 1,
+    "canary": {"requests": 400, "errors": 0, "errorRate": 0.0, "p95Ms": 21.0},
+    "stable": {"requests": 3600, "errors": 0, "errorRate": 0.0, "p95Ms": 20.0},
+    "verdict": "pass",
+    "reason": "5xx rate 0.0% (400 requests); P95 21 ms vs stable's 20 ms",
+}
 
 
 async def build_world(ctx: Context, slug: str) -> World:
@@ -103,6 +121,8 @@ async def build_world(ctx: Context, slug: str) -> World:
     own_release = {level: new_id("release") for level in LEVELS}
     deployed_service = {level: new_id("service") for level in LEVELS}
     rollback_target = {level: new_id("release") for level in LEVELS}
+    canary_service = {level: new_id("service") for level in LEVELS}
+    canary = {level: new_id("deployment") for level in LEVELS}
     secret_ids = [new_id("secret") for _ in range(3)]
     cost_id = new_id("cost_sample")
     async with ctx.store.write() as session:
@@ -137,15 +157,35 @@ async def build_world(ctx: Context, slug: str) -> World:
                     type=ServiceType.API,
                 )
             )
+            session.add(
+                Service(
+                    id=canary_service[level],
+                    project_id=project.id,
+                    environment_id=env.id,
+                    name=f"canary-{level}",
+                    type=ServiceType.API,
+                )
+            )
         await session.flush()
         # A release of "api" for each level to deploy; for each level's deployed service,
         # an earlier release and the current one, each deployed: a rollback has a target.
+        # For each level's canary service, a stable release and a canary replacing it.
         current = {level: new_id("release") for level in LEVELS}
-        releases = [(own_release[level], api.id) for level in LEVELS] + [
-            (release_id, deployed_service[level])
-            for level in LEVELS
-            for release_id in (rollback_target[level], current[level])
-        ]
+        stable = {level: new_id("release") for level in LEVELS}
+        canary_release = {level: new_id("release") for level in LEVELS}
+        releases = (
+            [(own_release[level], api.id) for level in LEVELS]
+            + [
+                (release_id, deployed_service[level])
+                for level in LEVELS
+                for release_id in (rollback_target[level], current[level])
+            ]
+            + [
+                (release_id, canary_service[level])
+                for level in LEVELS
+                for release_id in (stable[level], canary_release[level])
+            ]
+        )
         session.add_all(
             Release(
                 id=release_id,
@@ -173,6 +213,29 @@ async def build_world(ctx: Context, slug: str) -> World:
                     )
                 )
                 previous = release_id
+            session.add(
+                Deployment(
+                    id=canary[level],
+                    service_id=canary_service[level],
+                    from_release_id=stable[level],
+                    to_release_id=canary_release[level],
+                    strategy=DeploymentStrategy.CANARY,
+                    phase=DeploymentPhase.DEPLOYING,
+                    conditions=[],
+                    canary={"step": 1, "weight": 10},
+                    created_by=ctx.actor.id,
+                )
+            )
+            await append_event(
+                session,
+                canary_stream(canary[level]),
+                CANARY_SAMPLE,
+                entity_id=canary[level],
+                payload=CHECK,
+            )
+            await append_event(
+                session, canary_stream(canary[level]), CANARY_ENDED, entity_id=canary[level]
+            )
         session.add_all(
             [
                 Secret(
@@ -234,6 +297,7 @@ async def build_world(ctx: Context, slug: str) -> World:
         own_release=own_release,
         deployed_service=deployed_service,
         rollback_target=rollback_target,
+        canary=canary,
     )
 
 
@@ -292,7 +356,7 @@ async def add_member(
 # The audit trail (its events and the head of its hash chain) is checked on its own.
 AUDIT_TABLES: Final = frozenset({"audit_events", "audit_chain_heads"})
 # Rows the API changes in place (a count would not notice), compared column by column.
-UPDATED_IN_PLACE: Final = (Project, Environment, Service, Membership, ApiToken)
+UPDATED_IN_PLACE: Final = (Project, Environment, Service, Membership, ApiToken, Deployment)
 # Written by the authenticator in the background on a token's first use; not a change.
 VOLATILE_COLUMNS: Final = frozenset({"last_used_at"})
 
