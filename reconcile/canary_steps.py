@@ -10,8 +10,9 @@ controller carries on from the step it was at. What it answers is one of:
   paused by a person, or too little traffic to say anything);
 - **promote**: every step is done — the canary takes all traffic;
 - **abort**: the analysis failed ``failuresToAbort`` checks in a row, a person aborted it,
-  or the deadline passed while the canary still waited on analysis (with "insufficient
-  traffic" when its checks had too few requests to judge).
+  or the canary waited ``deadlineSeconds`` for a passing check (counted from when the step
+  began to wait, so the pauses before do not use it up) — with "insufficient traffic" when
+  its checks had too few requests to judge.
 
 No data is never a reason to move: a pause ends only once the latest check *passed*.
 """
@@ -116,6 +117,9 @@ class CanaryState:
     checks: int = 0
     history: tuple[Verdict, ...] = ()
     step_passed: bool = False  # a check passed since the current step began
+    # When the current step began to wait for a passing check: the deadline counts from
+    # here, so pauses before it do not use it up.
+    waiting_since: datetime | None = None
     last: dict[str, Any] | None = None  # the latest sample, as streamed
     decision: dict[str, Any] | None = None  # what ended it: the sample and the reason
     # Overrides, written by mutations and consumed here.
@@ -137,6 +141,7 @@ class CanaryState:
             "checks",
             "history",
             "stepPassed",
+            "waitingSince",
             "last",
             "decision",
             "pausedBy",
@@ -155,6 +160,7 @@ class CanaryState:
             checks=int(data.get("checks", 0)),
             history=tuple(Verdict(v) for v in data.get("history", [])),
             step_passed=bool(data.get("stepPassed", False)),
+            waiting_since=_time(data.get("waitingSince")),
             last=data.get("last"),
             decision=data.get("decision"),
             paused_by=data.get("pausedBy"),
@@ -176,6 +182,7 @@ class CanaryState:
             "checks": self.checks,
             "history": [v.value for v in self.history[-HISTORY_KEPT:]],
             "stepPassed": self.step_passed,
+            "waitingSince": _iso(self.waiting_since),
             "last": self.last,
             "decision": self.decision,
             "pausedBy": self.paused_by,
@@ -291,7 +298,7 @@ def advance(
                 return _hold(
                     state, plan, now, f"at {state.weight}% for {left:.0f}s more", until=ends
                 )
-            if not may_promote(state.history):
+            if not (may_promote(state.history) and _checked_since(state, state.step_started_at)):
                 return _waiting(state, plan, now)
             state = _next_step(state, now)
             continue
@@ -302,7 +309,15 @@ def advance(
 
 
 def _next_step(state: CanaryState, now: datetime) -> CanaryState:
-    return replace(state, step=state.step + 1, step_started_at=now, step_passed=False)
+    return replace(
+        state, step=state.step + 1, step_started_at=now, step_passed=False, waiting_since=None
+    )
+
+
+def _checked_since(state: CanaryState, since: datetime | None) -> bool:
+    """Whether the latest check was made at or after ``since`` (a pause ends on a check of
+    the weight it held, not on one from before it)."""
+    return state.last_check_at is not None and (since is None or state.last_check_at >= since)
 
 
 def _promote(state: CanaryState, reason: str) -> Advance:
@@ -322,16 +337,18 @@ def abort_now(state: CanaryState, reason: str) -> Advance:
 def _waiting(state: CanaryState, plan: CanaryPlan, now: datetime) -> Advance:
     """Held for analysis: a check must pass before the canary moves on — and if none has
     by the deadline, it rolls back."""
-    assert state.started_at is not None
-    deadline = state.started_at + timedelta(seconds=plan.deadline_s)
+    if state.waiting_since is None:
+        state = replace(state, waiting_since=now)
+    assert state.waiting_since is not None
+    deadline = state.waiting_since + timedelta(seconds=plan.deadline_s)
     latest = state.history[-1] if state.history else None
     if now >= deadline:
         if latest is None or latest is Verdict.INCONCLUSIVE:
             got = (state.last or {}).get("canary", {}).get("requests", 0)
             reason = (
                 f"insufficient traffic: {got} of {plan.analysis.min_requests} canary requests "
-                f"in the last {plan.analysis.window_s:g}s when the {plan.deadline_s:g}s "
-                "analysis deadline passed"
+                f"in the last {plan.analysis.window_s:g}s after waiting {plan.deadline_s:g}s "
+                "for a passing analysis check"
             )
         else:
             reason = (

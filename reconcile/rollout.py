@@ -257,7 +257,9 @@ def _progress(
         # The releases being replaced keep serving (and their replicas) until the end.
         plan.run[release_id] = snapshot.runtimes[release_id].replicas
     whole = ready >= wanted
-    if _is_canary(current, previous) and (whole or _canary_started(current)):
+    if _is_canary(current, previous) and (
+        whole or _canary_started(current) or _abort_asked(current)
+    ):
         return _canary(plan, snapshot, current, wanted, ready, previous)
     if current.kind is DeploymentKind.ROLLBACK:
         weight = 100 if ready > 0 or whole else 0
@@ -307,6 +309,11 @@ def _completed(
     return plan
 
 
+def _abort_asked(current: DeploymentFacts) -> bool:
+    """A person aborted the canary, maybe before its replicas were up: no need to wait."""
+    return current.canary is not None and current.canary.abort_by is not None
+
+
 def _canary_started(current: DeploymentFacts) -> bool:
     return current.canary is not None and current.canary.started_at is not None
 
@@ -325,7 +332,7 @@ def _canary(
     state = begin(current.canary or CanaryState(), snapshot.now)
     moved = advance(state, current.canary_plan, snapshot.now, snapshot.sample)
     crashing = [r for r in snapshot.observed.get(target.id, []) if r.phase == "crash-loop-back-off"]
-    if crashing and moved.outcome is Outcome.HOLD:
+    if crashing and moved.outcome is not Outcome.ABORT:
         # A canary that keeps crashing serves nothing, so its checks would only ever be
         # inconclusive: waiting for the deadline would hide a failure that is plain now.
         replica = min(crashing, key=lambda r: r.index)
@@ -337,7 +344,6 @@ def _canary(
     plan.canary = moved.state.to_json()
     if snapshot.sample is not None:
         plan.sample = moved.state.last
-    plan.start_deadline = False
     if moved.outcome is Outcome.PROMOTE:
         _completed(plan, snapshot, target, wanted, previous)
         plan.progress = f"{_complete(target)} ({moved.reason})"

@@ -33,13 +33,14 @@ from store.models import (
 from store.spec.model import Canary
 
 MAX_REASON = 500
+PATH = ("input", "deploymentId")
 
 
 async def _open_canary(
     session: AsyncSession, ctx: Context, deployment_id: str
 ) -> tuple[Deployment, str]:
     row = await session.get(Deployment, deployment_id, with_for_update=True)
-    missing = NotFound(f"Deployment {deployment_id!r} not found.", ("deploymentId",))
+    missing = NotFound(f"Deployment {deployment_id!r} not found.", PATH)
     if row is None:
         raise missing
     try:
@@ -51,7 +52,7 @@ async def _open_canary(
         raise Conflict(
             f"deployment {row.id} is a {row.strategy.value} deployment; promote, pause and "
             "abort apply to canary deployments",
-            ("deploymentId",),
+            PATH,
         )
     if row.phase is not DeploymentPhase.DEPLOYING and row.phase not in (
         DeploymentPhase.QUEUED,
@@ -61,7 +62,14 @@ async def _open_canary(
             f"deployment {row.id} has ended ({row.phase.value}"
             + (f": {row.reason}" if row.reason else "")
             + "); there is no canary to change",
-            ("deploymentId",),
+            PATH,
+        )
+    if row.from_release_id is None or row.from_release_id == row.to_release_id:
+        raise Conflict(
+            f"deployment {row.id} is a first deploy: with no stable release to compare it "
+            "with, it takes all traffic as soon as it is ready and is not steered; undo it "
+            "with `enclii rollback` once an earlier release exists",
+            PATH,
         )
     return row, project.id
 
@@ -116,7 +124,8 @@ async def pause(ctx: Context, deployment_id: str) -> Deployment:
         ctx,
         deployment_id,
         "pause",
-        {"pausedBy": ctx.actor.display},
+        # A promote not yet acted on would otherwise run straight through the pause.
+        {"pausedBy": ctx.actor.display, "promote": None},
         f"paused by {ctx.actor.display}",
     )
 
@@ -125,7 +134,7 @@ async def abort(ctx: Context, deployment_id: str, reason: str | None = None) -> 
     """Roll the canary back now: traffic returns to the stable release."""
     if reason is not None and len(reason) > MAX_REASON:
         raise ValidationFailed.one(
-            ("reason",), f"reason is {len(reason)} characters; at most {MAX_REASON}"
+            ("input", "reason"), f"reason is {len(reason)} characters; at most {MAX_REASON}"
         )
     return await _override(
         ctx,

@@ -127,14 +127,21 @@ def _canary_steps(
             model = CanaryStep.model_validate(step)
         except PydanticValidationError as exc:
             for error in exc.errors():
-                where = (*path, str(index), *(str(p) for p in error["loc"]))
-                problems.append(Problem(where, error["msg"]))
+                loc = tuple(str(p) for p in error["loc"])
+                # The GraphQL input flattens `pause: {seconds}` into pauseSeconds.
+                if loc[:2] == ("pause", "seconds"):
+                    loc = ("pauseSeconds", *loc[2:])
+                problems.append(Problem((*path, str(index), *loc), error["msg"]))
             continue
         checked.append(model.model_dump(mode="json", by_alias=True, exclude_none=True))
     if problems:
         raise ValidationFailed(problems)
-    if not any("setWeight" in step for step in checked):
-        raise ValidationFailed.one(path, "canary steps need at least one setWeight")
+    if "setWeight" not in checked[0]:
+        raise ValidationFailed.one(
+            (*path, "0"),
+            "the first canary step must be setWeight: a canary without traffic cannot be "
+            "judged, so a pause or analysis before it would never end",
+        )
     return checked
 
 

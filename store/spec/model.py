@@ -8,6 +8,7 @@ complete and check enclii.yaml.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from croniter import croniter
 from pydantic import (
@@ -420,8 +421,9 @@ class Analysis(_Model):
         ge=1,
         le=7 * 86_400,
         description=(
-            "A canary still waiting on analysis this long after it took traffic rolls back "
-            '("insufficient traffic" when checks had too few requests).'
+            "A canary that has waited this long for a passing analysis check rolls back "
+            '("insufficient traffic" when its checks had too few requests); the pauses '
+            "before the wait do not count."
         ),
     )
 
@@ -454,8 +456,12 @@ class Canary(_Model):
     @field_validator("steps")
     @classmethod
     def _steps(cls, value: list[CanaryStep]) -> list[CanaryStep]:
-        if not any(step.set_weight is not None for step in value):
-            raise _fail("canary_steps", "canary steps need at least one setWeight")
+        if value and value[0].set_weight is None:
+            raise _fail(
+                "canary_steps",
+                "the first canary step must be setWeight: a canary without traffic cannot be "
+                "judged, so a pause or analysis before it would never end",
+            )
         return value
 
 
@@ -547,8 +553,21 @@ class AlertPolicy(_Model):
     name: Name
     webhook: str = Field(
         description="URL that receives a Slack-compatible JSON message (POST).",
-        pattern=r"^https?://",
+        json_schema_extra={"pattern": "^https?://[^/]+"},
     )
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _fail(
+                "webhook",
+                "webhook must be an http(s) URL with a host, e.g. "
+                "https://hooks.slack.com/services/…",
+            )
+        return value
+
     events: list[AlertEvent] = Field(
         default_factory=_default_alert_events,
         min_length=1,

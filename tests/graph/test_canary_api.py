@@ -3,10 +3,7 @@ Deployment.canary, FrozenError and Service.slo, the promote, pause and abort mut
 the canaryMetrics subscription over real websockets in both GraphQL websocket protocols.
 
 Deployments and analysis samples are plain rows and events, as the deployment controller
-would write them: the API only reads and writes desired state.
-
-Tests marked xfail(strict=True) pin down bugs found and not fixed yet; each says what goes
-wrong."""
+would write them: the API only reads and writes desired state."""
 
 from __future__ import annotations
 
@@ -346,10 +343,16 @@ EXACTLY_ONE: Final = (
         ),
         (
             [{"pauseUntilPromoted": True}],
-            [(["input", "steps"], "canary steps need at least one setWeight")],
+            [
+                (
+                    ["input", "steps", "0"],
+                    "the first canary step must be setWeight: a canary without traffic "
+                    "cannot be judged, so a pause or analysis before it would never end",
+                )
+            ],
         ),
     ],
-    ids=["weight-and-analysis", "two-pauses", "empty", "false-pause", "over-100", "no-weight"],
+    ids=["weight-and-analysis", "two-pauses", "empty", "false-pause", "over-100", "pause-first"],
 )
 async def test_bad_steps_are_a_validation_error_and_change_nothing(
     world: World, steps: list[dict[str, Any]], problems: list[tuple[list[str], str]]
@@ -366,12 +369,6 @@ async def test_bad_steps_are_a_validation_error_and_change_nothing(
     assert await world.counts() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resolvers/deployments.py _canary_steps reports the problem at the spec's path "
-    "('input', 'steps', '1', 'pause', 'seconds'), which is not in the GraphQL input: "
-    "CanaryStepInput (graph/types/guardrails.py) has pauseSeconds, not pause.seconds",
-)
 async def test_a_bad_pause_points_at_the_inputs_pause_seconds(world: World) -> None:
     result = await world.deploy(strategy="CANARY", steps=[{"setWeight": 5}, {"pauseSeconds": 0}])
     assert result["__typename"] == "ValidationError"

@@ -692,12 +692,14 @@ async def test_refused_deploys_change_nothing(world: World) -> None:
             ),
         ),
         (
-            "the canary strategy",
-            {"serviceId": service, "releaseId": ready, "strategy": "CANARY"},
-            validation(
-                ["input", "strategy"],
-                "the canary strategy is not available yet; use rolling or blue-green",
-            ),
+            "canary steps on a rolling deploy",
+            {
+                "serviceId": service,
+                "releaseId": ready,
+                "strategy": "ROLLING",
+                "steps": [{"setWeight": 10}],
+            },
+            validation(["input", "steps"], "steps apply to the canary strategy only"),
         ),
         (
             "a job service",

@@ -2,10 +2,7 @@
 the deadline and the overrides people give it, on a clock the tests move by hand.
 
 Every state goes through JSON between two decisions, as the deployment controller keeps it
-on the deployment row: what a restarted controller reads back is all ``advance`` gets.
-
-Tests marked xfail(strict=True) pin down bugs found and not fixed yet; each says what goes
-wrong."""
+on the deployment row: what a restarted controller reads back is all ``advance`` gets."""
 
 from __future__ import annotations
 
@@ -280,16 +277,19 @@ def test_a_pause_may_end_on_the_latest_check_without_a_new_one() -> None:
 def test_an_idle_canary_holds_until_the_deadline_then_rolls_back_for_insufficient_traffic() -> None:
     canary = Canary()
     canary.start()
-    moves = canary.checks([QUIET] * 59)  # 30 s … 1770 s: never enough traffic to judge
+    # 30 s … 2070 s: never enough traffic to judge. The deadline counts from the end of
+    # the 300 s pause, when the canary began to wait for a passing check.
+    moves = canary.checks([QUIET] * 69)
     assert {(m.outcome, m.state.weight) for m in moves} == {(Outcome.HOLD, 10)}
     # Past its pause it holds, waiting, with the deadline as its next moment.
     assert moves[-1].reason == f"at 10%, holding: {QUIET_REASON}"
-    ended = canary.check(1800, QUIET)
+    assert moves[-1].state.waiting_since == T0 + timedelta(seconds=300)
+    ended = canary.check(2100, QUIET)
     assert ended.outcome is Outcome.ABORT
     assert ended.automated is True
     assert ended.reason == (
-        "insufficient traffic: 150 of 200 canary requests in the last 120s when the 1800s "
-        "analysis deadline passed"
+        "insufficient traffic: 150 of 200 canary requests in the last 120s after waiting "
+        "1800s for a passing analysis check"
     )
     decision = ended.state.decision
     assert decision is not None
@@ -322,8 +322,11 @@ def test_without_any_check_by_the_deadline_the_reason_counts_no_requests() -> No
     waiting = canary.decide()
     assert waiting.outcome is Outcome.HOLD
     assert waiting.reason == "at 10%, waiting for the first analysis check"
-    assert waiting.next_at == T0 + timedelta(seconds=60)  # the deadline comes before a check
-    canary.clock.at(60)
+    # The wait began when the pause ended (5 s); its deadline comes before any check.
+    assert waiting.next_at == T0 + timedelta(seconds=65)
+    canary.clock.at(64)
+    assert canary.decide().outcome is Outcome.HOLD
+    canary.clock.at(65)
     ended = canary.decide()
     assert ended.outcome is Outcome.ABORT
     assert ended.reason.startswith("insufficient traffic: 0 of 200 canary requests")
@@ -568,15 +571,14 @@ def test_next_at_is_the_earlier_of_the_next_check_and_the_steps_end() -> None:
 
 
 def test_next_at_of_a_waiting_canary_is_the_deadline_when_it_comes_first() -> None:
-    canary = Canary(plan=plan_of(intervalSeconds=40, deadlineSeconds=1000))
-    canary.start()
-    moves = canary.checks([QUIET] * 24)  # 40 … 960 s; the next would be at 1000 s
-    assert moves[-1].next_at == T0 + timedelta(seconds=1000)
+    # The 300 s pause is found over at the check at 315 s: the wait, and its 1000 s
+    # deadline, start there.
     canary = Canary(plan=plan_of(intervalSeconds=45, deadlineSeconds=1000))
     canary.start()
-    moves = canary.checks([QUIET] * 22)  # 45 … 990 s; the next would be at 1035 s
-    assert moves[-1].next_at == T0 + timedelta(seconds=1000)
-    assert moves[-2].next_at == T0 + timedelta(seconds=990)
+    moves = canary.checks([QUIET] * 29)  # 45 … 1305 s; the next would be at 1350 s
+    assert moves[-1].state.waiting_since == T0 + timedelta(seconds=315)
+    assert moves[-1].next_at == T0 + timedelta(seconds=1315)
+    assert moves[-2].next_at == T0 + timedelta(seconds=1305)
 
 
 # -- state as JSON -------------------------------------------------------------------------------
@@ -688,14 +690,6 @@ def test_the_history_kept_is_bounded_and_the_latest_sample_is_what_streams() -> 
 # -- bugs ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile/canary_steps.py _waiting: the analysis deadline counts from when the "
-    "canary took traffic (started_at), not from when it began waiting on analysis, so a "
-    "healthy canary whose pauses add up to the deadline is rolled back at its analysis "
-    "gate before that gate's first check, 'no passing analysis check within the 1800s "
-    "deadline (latest: <a passing check>)'",
-)
 def test_a_healthy_canary_reaching_an_analysis_gate_after_the_deadline_is_not_aborted() -> None:
     canary = Canary(
         plan=plan_of(
@@ -707,13 +701,6 @@ def test_a_healthy_canary_reaching_an_analysis_gate_after_the_deadline_is_not_ab
     assert moves[-1].outcome is Outcome.PROMOTE, moves[-1].reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile/canary_steps.py _waiting: past the deadline (counted from started_at) "
-    "the first check that is not a pass aborts at once, so after a pause as long as the "
-    "deadline a single failed check — a blip, not failuresToAbort in a row — rolls a "
-    "healthy canary back",
-)
 def test_one_failed_check_at_the_end_of_a_long_pause_is_not_an_abort() -> None:
     canary = Canary(
         plan=plan_of([{"setWeight": 10}, {"pause": {"seconds": 3600}}, {"setWeight": 100}])
@@ -723,13 +710,6 @@ def test_one_failed_check_at_the_end_of_a_long_pause_is_not_an_abort() -> None:
     assert moves[-1].outcome is Outcome.PROMOTE, moves[-1].reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/spec/model.py Canary._steps only asks for some setWeight, so steps that "
-    "pause (or wait for analysis) before the first setWeight are accepted; at weight 0 "
-    "check_due never makes a check, so reconcile/canary_steps.py holds a healthy canary "
-    "until the deadline and rolls it back for 'insufficient traffic: 0 of 200'",
-)
 def test_every_plan_the_spec_accepts_can_promote_a_healthy_canary() -> None:
     text = (
         "apiVersion: enclii.dev/v1\nkind: Service\n"

@@ -4,10 +4,7 @@ clock the tests move by hand.
 A ``Rollout`` plays the deployment controller around ``decide``: it builds each snapshot
 from what the last plan left (runtimes with their weights, replica counts and warm
 windows, the deployment's phase and canary state, as JSON), makes an analysis check when
-one is due, and applies the plan the way the controller writes it back.
-
-Tests marked xfail(strict=True) pin down bugs found and not fixed yet; each says what goes
-wrong."""
+one is due, and applies the plan the way the controller writes it back."""
 
 from __future__ import annotations
 
@@ -66,21 +63,31 @@ def release(release_id: str, replicas: int) -> ReleaseFacts:
     )
 
 
-def replicas(release_id: str, ready: int, total: int) -> list[ReplicaObservation]:
-    return [
-        ReplicaObservation(
-            name=f"{release_id}-{i}",
-            index=i,
-            phase="running" if i < ready else "starting",
-            ready=i < ready,
-            restarts=0,
-            pid=None,
-            address=None,
-            message="" if i < ready else "waiting for readiness",
-            last_exit=None,
+CRASHING: Final = "exited with status 3; restarting in 4s"
+
+
+def replicas(
+    release_id: str, ready: int, total: int, crashing: int = 0
+) -> list[ReplicaObservation]:
+    """``total`` replicas: the first ``ready`` ready, the last ``crashing`` crash-looping,
+    the rest starting."""
+    observed = []
+    for i in range(total):
+        crash = i >= total - crashing
+        observed.append(
+            ReplicaObservation(
+                name=f"{release_id}-{i}",
+                index=i,
+                phase="crash-loop-back-off" if crash else "running" if i < ready else "starting",
+                ready=i < ready and not crash,
+                restarts=5 if crash else 0,
+                pid=None,
+                address=None,
+                message=CRASHING if crash else "" if i < ready else "waiting for readiness",
+                last_exit=3 if crash else None,
+            )
         )
-        for i in range(total)
-    ]
+    return observed
 
 
 def canary_plan(steps: Sequence[Mapping[str, Any]] | None = None) -> CanaryPlan:
@@ -102,6 +109,7 @@ class Rollout:
     canary: dict[str, Any] = field(default_factory=dict)  # Deployment.canary, as stored
     runtimes: dict[str, RuntimeFacts] = field(default_factory=dict)
     ready: dict[str, int] = field(default_factory=dict)  # release → replicas ready
+    crashing: dict[str, int] = field(default_factory=dict)  # release → replicas crash-looping
     plans: list[Plan] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -134,7 +142,12 @@ class Rollout:
         if not self.first:
             releases[STABLE] = release(STABLE, 2)
         observed = {
-            release_id: replicas(release_id, ready, self._total(release_id, ready))
+            release_id: replicas(
+                release_id,
+                ready,
+                self._total(release_id, ready),
+                self.crashing.get(release_id, 0),
+            )
             for release_id, ready in self.ready.items()
         }
         return Snapshot(self.now, current, dict(self.runtimes), observed, releases, sample)
@@ -361,6 +374,37 @@ def test_an_abort_by_a_person_rolls_back_at_the_next_decision() -> None:
     assert plan.canary is not None and plan.canary["decision"]["automated"] is False
 
 
+def test_a_crash_looping_canary_is_rolled_back_at_once() -> None:
+    rollout = Rollout()
+    rollout.ready[CANARY] = CANARY_REPLICAS
+    rollout.decide()
+    rollout.run_checks(HEALTHY, until_s=60)
+    rollout.crashing[CANARY] = 1  # its second replica keeps crashing: it serves nothing
+    rollout.at(65)
+    plan = rollout.decide()
+    reason = f"automated rollback: canary replica 1 is crash-looping ({CRASHING})"
+    assert plan.phase is DeploymentPhase.ROLLED_BACK
+    assert (plan.reason, plan.progress) == (reason, reason)
+    assert plan.weights == {STABLE: 100}
+    assert plan.run == {CANARY: CANARY_REPLICAS, STABLE: STABLE_REPLICAS}
+    assert plan.warm_until[CANARY] == rollout.now + timedelta(seconds=KEEP_ABORTED_S)
+    assert plan.canary is not None
+    assert plan.canary["decision"]["reason"] == reason
+    assert plan.canary["decision"]["automated"] is True
+
+
+def test_a_person_aborting_a_crash_looping_canary_is_the_reason_recorded() -> None:
+    rollout = Rollout()
+    rollout.ready[CANARY] = CANARY_REPLICAS
+    rollout.decide()
+    rollout.crashing[CANARY] = 1
+    rollout.canary.update(abortBy="ana")
+    rollout.at(5)
+    plan = rollout.decide()
+    assert (plan.phase, plan.reason) == (DeploymentPhase.ROLLED_BACK, "aborted by ana")
+    assert plan.canary is not None and plan.canary["decision"]["automated"] is False
+
+
 # -- a first deploy ------------------------------------------------------------------------------
 
 
@@ -383,14 +427,6 @@ def test_a_first_canary_deploy_has_nothing_to_compare_with_and_goes_straight_to_
 # -- bugs ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile/rollout.py _progress only consults the canary state (and so an "
-    "abortDeployment override) once the canary's replicas are all ready; resolvers/canary.py "
-    "accepts an abort of a QUEUED, BUILDING or starting canary, which is then ignored — if "
-    "the replicas never become ready the deployment ends FAILED at its progress deadline "
-    "instead of ROLLED_BACK 'aborted by …'",
-)
 def test_an_abort_before_the_canary_is_whole_rolls_back_at_once() -> None:
     rollout = Rollout()
     rollout.ready[CANARY] = 1
@@ -403,29 +439,30 @@ def test_an_abort_before_the_canary_is_whole_rolls_back_at_once() -> None:
     assert plan.weights == {STABLE: 100}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile/rollout.py _is_canary is False when nothing else serves, so a first "
-    "deploy with the canary strategy ignores its canary state: an abortDeployment that "
-    "resolvers/canary.py accepted (it does not refuse first deploys) is dropped and the "
-    "deployment ends HEALTHY with all traffic on the release the person aborted",
-)
-def test_an_aborted_first_canary_deploy_does_not_end_healthy() -> None:
+def test_a_first_canary_deploy_is_not_steered_by_its_canary_state() -> None:
+    # With nothing to compare it with, a first deploy goes straight to all traffic; the
+    # API refuses overrides of it (tests/resolvers/test_canary_overrides.py), so its
+    # canary state is never consulted.
     rollout = Rollout(first=True)
     rollout.canary.update(abortBy="ana")
     rollout.ready[CANARY] = CANARY_REPLICAS
     plan = rollout.decide()
-    assert plan.phase is not DeploymentPhase.HEALTHY
-    assert plan.weights.get(CANARY, 0) == 0
+    assert plan.phase is DeploymentPhase.HEALTHY
+    assert plan.weights == {CANARY: 100}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile/rollout.py _canary sets plan.start_deadline = False unconditionally, "
-    "overriding _progress's start_deadline from the QUEUED branch: a canary whose replicas "
-    "are ready at its first reconcile (a release still warm) never records started_at / "
-    "deadline_at on the deployment",
-)
+def test_a_crash_looping_canary_is_never_promoted() -> None:
+    rollout = Rollout()
+    rollout.ready[CANARY] = CANARY_REPLICAS
+    rollout.decide()
+    rollout.run_checks(HEALTHY, until_s=290)  # the latest check, at 270 s, passed
+    rollout.crashing[CANARY] = 1
+    rollout.at(300)  # the pause is over
+    plan = rollout.decide()
+    assert plan.phase is DeploymentPhase.ROLLED_BACK, plan.progress
+    assert plan.weights == {STABLE: 100}
+
+
 def test_a_canary_whole_at_its_first_reconcile_still_records_its_start() -> None:
     rollout = Rollout(phase=DeploymentPhase.QUEUED, deadline_at=None)
     rollout.ready[CANARY] = CANARY_REPLICAS  # still warm from an earlier deploy

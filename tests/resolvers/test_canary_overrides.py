@@ -3,10 +3,7 @@ the deploy mutation adds for canaries (resolvers/deployments.py: steps, fix and 
 error-budget freeze), on SQLite and PostgreSQL.
 
 Deployments the controller never saw are plain rows: these resolvers only write desired
-state, so nothing needs to run. Every refusal is checked to leave the store as it was.
-
-Tests marked xfail(strict=True) pin down bugs found and not fixed yet; each says what goes
-wrong."""
+state, so nothing needs to run. Every refusal is checked to leave the store as it was."""
 
 from __future__ import annotations
 
@@ -18,6 +15,7 @@ from typing import Any, Final
 import pytest
 from sqlalchemy import func, select
 
+from reconcile.canary_steps import CanaryPlan, CanaryState, Outcome, advance
 from resolvers import canary as overrides
 from resolvers.context import Actor, Context
 from resolvers.deployments import deploy, rollback
@@ -402,6 +400,23 @@ async def test_an_ended_canary_takes_no_overrides(
 
 
 @pytest.mark.parametrize("action", OVERRIDES)
+async def test_a_first_canary_deploy_takes_no_overrides(world: World, action: str) -> None:
+    # Nothing else serves: it is not judged against anything and goes straight to all
+    # traffic, so an override would be accepted and then mean nothing.
+    deployment_id = await world.deployment()
+    async with world.store.write() as session:
+        row = await session.get(Deployment, deployment_id)
+        assert row is not None
+        row.from_release_id = None
+    before = await world.state()
+    with pytest.raises(Conflict) as caught:
+        await _override(world.ctx, action, deployment_id)
+    assert caught.value.message.startswith(f"deployment {deployment_id} is a first deploy")
+    assert caught.value.path == ("input", "deploymentId")
+    assert await world.state() == before
+
+
+@pytest.mark.parametrize("action", OVERRIDES)
 async def test_an_unknown_deployment_is_not_found(world: World, action: str) -> None:
     before = await world.state()
     with pytest.raises(NotFound) as caught:
@@ -463,13 +478,6 @@ async def test_a_member_of_another_project_finds_no_deployment(world: World, act
     assert await world.state() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resolvers/canary.py _open_canary and abort give error paths ('deploymentId',) "
-    "and ('reason',), but promoteDeployment, pauseDeployment and abortDeployment take "
-    "input: {deploymentId, reason}; every other mutation's errors point into its input "
-    "(('input', 'serviceId'), ('input', 'id'), …)",
-)
 async def test_override_errors_point_into_the_mutations_input(world: World) -> None:
     rolling = await world.deployment(strategy=DeploymentStrategy.ROLLING, canary={})
     canary = await world.deployment()
@@ -482,6 +490,17 @@ async def test_override_errors_point_into_the_mutations_input(world: World) -> N
     assert missing.value.path == ("input", "deploymentId")
     assert wrong_kind.value.path == ("input", "deploymentId")
     assert too_long.value.path == ("input", "reason")
+
+
+async def test_a_pause_after_a_pending_promote_holds_the_canary(world: World) -> None:
+    deployment_id = await world.deployment()
+    await overrides.promote(world.ctx, deployment_id)
+    await overrides.pause(world.ctx, deployment_id)  # changed their mind
+    state = CanaryState.from_json((await world.row(deployment_id)).canary)
+    assert state.started_at is not None
+    moved = advance(state, CanaryPlan.from_spec({}), state.started_at + timedelta(seconds=10))
+    assert moved.outcome is Outcome.HOLD, moved.reason
+    assert moved.state.paused_by == world.ctx.actor.display
 
 
 # -- deploy: steps ---------------------------------------------------------------------------
@@ -531,7 +550,7 @@ async def test_a_canary_deploy_without_steps_follows_the_spec(world: World) -> N
                     "Input should be greater than or equal to 1",
                 ),
                 Problem(
-                    ("input", "steps", "1", "pause", "seconds"),
+                    ("input", "steps", "1", "pauseSeconds"),
                     "Input should be greater than or equal to 1",
                 ),
                 Problem(("input", "steps", "2"), EXACTLY_ONE),
@@ -555,7 +574,13 @@ async def test_a_canary_deploy_without_steps_follows_the_spec(world: World) -> N
         (
             DeploymentStrategy.CANARY,
             [{"pause": {}}, {"analysis": {}}],
-            [Problem(("input", "steps"), "canary steps need at least one setWeight")],
+            [
+                Problem(
+                    ("input", "steps", "0"),
+                    "the first canary step must be setWeight: a canary without traffic cannot "
+                    "be judged, so a pause or analysis before it would never end",
+                )
+            ],
         ),
         (
             DeploymentStrategy.CANARY,

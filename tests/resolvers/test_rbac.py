@@ -12,6 +12,8 @@ websocket (a live server), mutations and queries over HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -19,6 +21,7 @@ from typing import Any, Final
 import pytest
 from sqlalchemy import func, select
 
+from graph.app import AppState, create_app
 from graph.permissions import NESTED_FIELDS, ROOT_FIELDS
 from graph.schema import schema
 from resolvers.bootstrap import Bootstrap
@@ -56,7 +59,7 @@ from store.models import (
     utcnow,
 )
 from tests.factories import make_environment, make_project, service_yaml
-from tests.helpers import DEADLINE_S, Api, GraphQLWebSocket, LiveServer
+from tests.helpers import DEADLINE_S, Api, GraphQLWebSocket, LiveServer, start_live_server
 
 LEVELS: Final = ("account", "project")
 
@@ -458,6 +461,7 @@ class Scenario:
     audit_action: str | None = None  # mutations: the AuditEvent they write
     on_account: bool = False  # acts on the account, not the world's project
     by_id: bool = False  # nested fields name the project by ID in denials
+    subscription: bool = False  # followed over a websocket until it completes
 
     def where(self, world: World) -> str:
         if self.on_account:
@@ -537,6 +541,31 @@ DEPLOY = _mutation(
 )
 ROLLBACK = _mutation(
     "rollback", "($s: ID!)", "serviceId: $s", "RollbackSuccess", DEPLOYMENT_SELECTION
+)
+OVERRIDE_SELECTION = "deployment { id phase canary { step weight pausedBy } }"
+PROMOTE = _mutation(
+    "promoteDeployment",
+    "($id: ID!)",
+    "deploymentId: $id",
+    "DeploymentOverrideSuccess",
+    OVERRIDE_SELECTION,
+)
+PAUSE = _mutation(
+    "pauseDeployment",
+    "($id: ID!)",
+    "deploymentId: $id",
+    "DeploymentOverrideSuccess",
+    OVERRIDE_SELECTION,
+)
+ABORT = _mutation(
+    "abortDeployment",
+    "($id: ID!)",
+    'deploymentId: $id, reason: "checking the guard"',
+    "DeploymentOverrideSuccess",
+    OVERRIDE_SELECTION,
+)
+CANARY_METRICS = (
+    "subscription($id: ID!) { canaryMetrics(deploymentId: $id) { sequence weight verdict } }"
 )
 INVITE = _mutation(
     "inviteMember",
@@ -678,6 +707,30 @@ def _ok_deployment(field: str, kind: str, release: Callable[[World, str], str]) 
     return check
 
 
+def _ok_override(field: str, *, paused: bool) -> Check:
+    def check(data: dict[str, Any], w: World, level: str) -> None:
+        result = data[field]
+        paused_by = result["deployment"]["canary"]["pausedBy"]
+        if paused:  # by this level's member, through their token
+            assert re.fullmatch(rf"{level}-[a-z]+ \(token {level}-[a-z]+-token\)", paused_by)
+        else:
+            assert paused_by is None
+        assert result == {
+            "__typename": "DeploymentOverrideSuccess",
+            "deployment": {
+                "id": w.canary[level],
+                "phase": "DEPLOYING",  # the controller acts on it; the API records it
+                "canary": {"step": 1, "weight": 10, "pausedBy": paused_by},
+            },
+        }
+
+    return check
+
+
+def _ok_canary_metrics(data: dict[str, Any], w: World, level: str) -> None:
+    assert data == {"canaryMetrics": {"sequence": 1, "weight": 10, "verdict": "PASS"}}
+
+
 def _ok_metrics(data: dict[str, Any], w: World, level: str) -> None:
     assert data == {
         "metrics": {
@@ -743,6 +796,16 @@ SCENARIOS: Final[dict[Permission, tuple[Scenario, ...]]] = {
             variables=lambda w, level: {"id": w.service_id},
             check=_ok_node,
             error_path=("node",),
+        ),
+        Scenario(
+            name="canaryMetrics",
+            field="Subscription.canaryMetrics",
+            needs=(P.VIEW,),
+            document=CANARY_METRICS,
+            variables=lambda w, level: {"id": w.canary[level]},
+            check=_ok_canary_metrics,
+            error_path=("canaryMetrics",),
+            subscription=True,
         ),
     ),
     P.PROJECT_WRITE: (
@@ -848,6 +911,37 @@ SCENARIOS: Final[dict[Permission, tuple[Scenario, ...]]] = {
             check=_ok_deployment("rollback", "ROLLBACK", lambda w, level: w.rollback_target[level]),
             error_path=("rollback",),
             audit_action="deployment.rollback",
+        ),
+        # On the level's canary, in this order: each leaves it DEPLOYING for the next.
+        Scenario(
+            name="pauseDeployment",
+            field="Mutation.pauseDeployment",
+            needs=(P.DEPLOY,),
+            document=PAUSE,
+            variables=lambda w, level: {"id": w.canary[level]},
+            check=_ok_override("pauseDeployment", paused=True),
+            error_path=("pauseDeployment",),
+            audit_action="deployment.pause",
+        ),
+        Scenario(
+            name="promoteDeployment",
+            field="Mutation.promoteDeployment",
+            needs=(P.DEPLOY,),
+            document=PROMOTE,
+            variables=lambda w, level: {"id": w.canary[level]},
+            check=_ok_override("promoteDeployment", paused=False),
+            error_path=("promoteDeployment",),
+            audit_action="deployment.promote",
+        ),
+        Scenario(
+            name="abortDeployment",
+            field="Mutation.abortDeployment",
+            needs=(P.DEPLOY,),
+            document=ABORT,
+            variables=lambda w, level: {"id": w.canary[level]},
+            check=_ok_override("abortDeployment", paused=False),
+            error_path=("abortDeployment",),
+            audit_action="deployment.abort",
         ),
     ),
     P.SECRETS_SERVICE: (
@@ -1029,18 +1123,57 @@ SCENARIOS: Final[dict[Permission, tuple[Scenario, ...]]] = {
 }
 
 
+async def follow(
+    server: LiveServer, caller: Api, document: str, variables: dict[str, Any]
+) -> dict[str, Any]:
+    """A subscription followed over a websocket until it completes or fails, answered as
+    HTTP would answer: its first result's data, and every error."""
+    body: dict[str, Any] = {"data": None}
+    async with (
+        asyncio.timeout(DEADLINE_S),
+        GraphQLWebSocket.connect(
+            server.ws_url, payload={"authorization": caller.headers["authorization"]}
+        ) as ws,
+    ):
+        op = await ws.subscribe(document, variables)
+        while True:
+            message = await ws.receive_type("next", "error", "complete")
+            assert message["id"] == op
+            if message["type"] == "complete":
+                return body
+            if message["type"] == "error":
+                body["errors"] = message["payload"]
+                return body
+            payload = message["payload"]
+            if payload.get("errors"):
+                body.setdefault("errors", []).extend(payload["errors"])
+            if body["data"] is None:
+                body["data"] = payload.get("data")
+
+
 async def run_scenario(
-    store: Store, scenario: Scenario, world: World, level: str, member: Member, role: Role
+    store: Store,
+    scenario: Scenario,
+    world: World,
+    level: str,
+    member: Member,
+    role: Role,
+    server: LiveServer | None = None,
 ) -> None:
     """Run one scenario as ``member``, whose ``role`` is on the account or (``level`` ==
     "project") on the world's project only, and check the answer, the database and the
-    audit trail against the matrix."""
+    audit trail against the matrix. Subscriptions need ``server``."""
     effective = None if scenario.on_account and level == "project" else role
     refused = next((p for p in scenario.needs if effective not in MATRIX[p]), None)
     state_before = await database_state(store) if refused is not None else None
     seq = await last_audit_seq(store)
 
-    body = await member.api.execute(scenario.document, scenario.variables(world, level))
+    variables = scenario.variables(world, level)
+    if scenario.subscription:
+        assert server is not None, f"{scenario.name} is a subscription: it needs a live server"
+        body = await follow(server, member.api, scenario.document, variables)
+    else:
+        body = await member.api.execute(scenario.document, variables)
     new_audit = await audit_since(store, seq)
     label = f"{scenario.name} by a {level}-level {role.value}"
 
@@ -1088,23 +1221,35 @@ CELLS: Final = [
 
 @pytest.mark.parametrize(("permission", "role"), CELLS)
 async def test_matrix_cell(
-    permission: Permission, role: Role, api: Api, store: Store, ctx: Context
+    permission: Permission,
+    role: Role,
+    api: Api,
+    store: Store,
+    ctx: Context,
+    app_state: AppState,
 ) -> None:
     """One cell: the role on the whole account, then the same role on the project only."""
     scenarios = SCENARIOS.get(permission)
     assert scenarios, f"MATRIX has {permission!r} but this file has no scenario for it"
     world = await build_world(ctx, "shop")
-    for level in LEVELS:
-        member = await add_member(
-            store,
-            api,
-            world.account_id,
-            f"{level}-{role.value}",
-            role,
-            None if level == "account" else world.project_id,
+    async with contextlib.AsyncExitStack() as stack:
+        # Subscriptions go over a real websocket, served from the same app state as ``api``.
+        server = (
+            await stack.enter_async_context(start_live_server(create_app(app_state)))
+            if any(s.subscription for s in scenarios)
+            else None
         )
-        for scenario in scenarios:
-            await run_scenario(store, scenario, world, level, member, role)
+        for level in LEVELS:
+            member = await add_member(
+                store,
+                api,
+                world.account_id,
+                f"{level}-{role.value}",
+                role,
+                None if level == "account" else world.project_id,
+            )
+            for scenario in scenarios:
+                await run_scenario(store, scenario, world, level, member, role, server)
 
 
 # -- the tables themselves -----------------------------------------------------------------
@@ -1177,6 +1322,16 @@ def test_root_fields_of_the_schema_and_the_permission_table_match() -> None:
     )
     assert roots == ("Query", "Mutation", "Subscription")
     assert _schema_fields(roots) == set(ROOT_FIELDS)
+
+
+def test_the_canary_root_fields_have_scenarios() -> None:
+    covered = {s.field for scenarios in SCENARIOS.values() for s in scenarios}
+    assert {
+        "Mutation.promoteDeployment",
+        "Mutation.pauseDeployment",
+        "Mutation.abortDeployment",
+        "Subscription.canaryMetrics",
+    } <= covered
 
 
 def test_every_nested_field_in_the_table_exists() -> None:

@@ -128,10 +128,16 @@ def test_an_analysis_step_takes_no_settings() -> None:
     )
 
 
-def test_steps_need_a_weight() -> None:
-    text = _canary("steps: [{pause: {seconds: 60}}, {analysis: {}}]")
+@pytest.mark.parametrize(
+    "steps",
+    ["[{pause: {seconds: 60}}, {analysis: {}}]", "[{pause: {seconds: 60}}, {setWeight: 100}]"],
+)
+def test_the_first_step_must_set_a_weight(steps: str) -> None:
+    # At weight 0 no check is ever made: a pause or gate before the first weight never ends.
+    text = _canary(f"steps: {steps}")
     assert _only_problem(text) == (
-        "spec.deploy.canary.steps: canary steps need at least one setWeight "
+        "spec.deploy.canary.steps: the first canary step must be setWeight: a canary without "
+        "traffic cannot be judged, so a pause or analysis before it would never end "
         f"(line {_line(text, 'steps:')})"
     )
 
@@ -224,13 +230,14 @@ def test_duplicate_alert_names_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "webhook", ["ftp://hooks.test/x", "hooks.test/x", "mailto:ops@example.test", "file:///etc"]
+    "webhook",
+    ["ftp://hooks.test/x", "hooks.test/x", "mailto:ops@example.test", "file:///etc", "https://"],
 )
 def test_a_webhook_must_be_http_or_https(webhook: str) -> None:
     text = HEADER + f"spec:\n  alerts:\n    - {{name: ops, webhook: '{webhook}'}}\n"
     assert _only_problem(text) == (
-        f"spec.alerts[0].webhook: String should match pattern '^https?://' "
-        f"(line {_line(text, 'webhook')})"
+        "spec.alerts[0].webhook: webhook must be an http(s) URL with a host, e.g. "
+        f"https://hooks.slack.com/services/… (line {_line(text, 'webhook')})"
     )
 
 
