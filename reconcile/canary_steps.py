@@ -229,13 +229,25 @@ def sample_json(sample: Sample, weight: int, step: int, at: datetime) -> dict[st
     }
 
 
+def next_check_at(state: CanaryState, plan: CanaryPlan, now: datetime) -> datetime:
+    """When the next check is due: on a fixed grid from when the canary took traffic
+    (started + k·interval), so a check made late does not push every later one back and
+    N failing checks take N intervals, not N intervals plus N delays."""
+    start = state.started_at or now
+    interval = plan.analysis.interval_s
+    last = state.last_check_at
+    if last is None:
+        return start + timedelta(seconds=interval)
+    done = int((last - start).total_seconds() // interval)
+    return start + timedelta(seconds=interval * (done + 1))
+
+
 def check_due(state: CanaryState, plan: CanaryPlan, now: datetime) -> bool:
     """Whether an analysis check should be made now: the canary takes some (not all)
-    traffic and an interval has passed since the last check (or since it took traffic)."""
+    traffic and the next point of its check grid has come."""
     if state.started_at is None or not 0 < state.weight < 100:
         return False
-    since = state.last_check_at or state.started_at
-    return now >= since + timedelta(seconds=plan.analysis.interval_s)
+    return now >= next_check_at(state, plan, now)
 
 
 def begin(state: CanaryState, now: datetime) -> CanaryState:
@@ -372,8 +384,6 @@ def _hold(
     reason: str,
     until: datetime | None = None,
 ) -> Advance:
-    next_check = (state.last_check_at or state.started_at or now) + timedelta(
-        seconds=plan.analysis.interval_s
-    )
+    next_check = next_check_at(state, plan, now)
     due = min(next_check, until) if until is not None else next_check
     return Advance(state, Outcome.HOLD, reason, next_at=due)

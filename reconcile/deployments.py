@@ -358,7 +358,11 @@ class DeploymentController:
         changed = await self._record(world, snapshot, plan, observed, verification)
         if not changed:
             return again(0.05)  # someone changed the deployment meanwhile: look again
-        return again(plan.requeue_after) if plan.requeue_after is not None else DONE
+        if plan.requeue_after is None:
+            return DONE
+        # The plan's delays count from the snapshot; acting on it took some of them.
+        spent = (utcnow() - snapshot.now).total_seconds()
+        return again(max(plan.requeue_after - spent, 0.05))
 
     @staticmethod
     def _refused(snapshot: Snapshot, reason: str) -> Snapshot:

@@ -549,8 +549,10 @@ def test_an_abort_override_ends_a_pause_until_promoted() -> None:
         (CanaryState(weight=10, started_at=T0), 29.9, False),
         (CanaryState(weight=10, started_at=T0), 30, True),
         (CanaryState(weight=99, started_at=T0), 30, True),
-        (CanaryState(weight=1, started_at=T0, last_check_at=T0 + timedelta(seconds=50)), 79, False),
-        (CanaryState(weight=1, started_at=T0, last_check_at=T0 + timedelta(seconds=50)), 80, True),
+        # A check made late (at 50 s for the 30 s point) does not move the grid: the next
+        # one is due at 60 s, not 80 s.
+        (CanaryState(weight=1, started_at=T0, last_check_at=T0 + timedelta(seconds=50)), 59, False),
+        (CanaryState(weight=1, started_at=T0, last_check_at=T0 + timedelta(seconds=50)), 60, True),
     ],
 )
 def test_a_check_is_due_with_some_traffic_once_an_interval_has_passed(
