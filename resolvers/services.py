@@ -313,8 +313,11 @@ async def apply_service(
         # Its routes may have changed: the deployment controller rewrites the router's table
         # (and a new spec alone changes nothing that runs: that takes a deploy).
         await append_event(session, DEPLOYMENTS_STREAM, "service.applied", entity_id=service.id)
-        # An SLO added, changed or removed is assessed at once, not at the next resync.
-        await append_event(session, SLO_STREAM, "service.applied", entity_id=service.id)
+        if "slo" in document.get("spec", {}) or (
+            previous and "slo" in previous.spec.get("spec", {})
+        ):
+            # An SLO added, changed or removed is assessed at once, not at the next resync.
+            await append_event(session, SLO_STREAM, "service.applied", entity_id=service.id)
         changes = diff_specs(previous.spec if previous else None, document)
         change.record(
             entity_type="service",
