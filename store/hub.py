@@ -193,9 +193,11 @@ class EventHub:
     async def subscribe(self, stream: str, after: int | None) -> AsyncGenerator[EventRecord, None]:
         """Every event of ``stream`` with seq > ``after`` (None: from now on), in order,
         each exactly once, until the consumer stops or the hub closes."""
+        # "Now" is fixed before attaching: an event committed while attaching is then read
+        # from the table below instead of being taken for history (and never delivered).
+        cursor = after if after is not None else await self.head(stream)
         tail, sub = await self._attach(stream)
         try:
-            cursor = after if after is not None else await self.head(stream)
             from_table = True
             while True:
                 if from_table:

@@ -484,10 +484,11 @@ async def test_an_autoscaled_service_grows_to_max_under_load_and_shrinks_when_id
     assert runtime.scale_reason.endswith("→ 3 replicas"), runtime.scale_reason
     routed = upstreams(world.table(), default_host("api", "stage", "shop"))
     assert len(routed[release.id][1]) == 3
-    # Still under load, it never goes past max.
+    # Still under load, it never goes past max. (It may come back from it: on a machine
+    # whose CPU is stolen by its host, three starved replicas can measure under target.)
     for _ in range(3):
         await world.controller.reconcile(service.id)
-    assert (await world.runtimes(service.id))[release.id].replicas_desired == 3
+        assert (await world.runtimes(service.id))[release.id].replicas_desired <= 3
 
     stop.touch()
     await world.converge(service.id, lambda: replicas_are(1), "scaled back down to min (1)")
