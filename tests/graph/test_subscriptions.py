@@ -10,7 +10,7 @@ import pytest
 from resolvers.context import Context
 from store.hub import EventHub
 from tests.factories import make_environment, make_project, make_service
-from tests.helpers import GraphQLWebSocket, LiveServer, WsProtocolError
+from tests.helpers import Api, GraphQLWebSocket, LiveServer, WsProtocolError
 
 EVENTS = """
 subscription($projectId: ID!, $after: Int) {
@@ -114,3 +114,19 @@ async def test_queries_and_mutations_work_over_the_websocket(
         assert data == {"createProject": {"__typename": "CreateProjectSuccess"}}
         message = await ws.receive_type("complete")
         assert message["id"] == op
+
+
+async def test_a_subscription_over_http_is_refused_with_a_400_that_says_so(
+    api: Api, ctx: Context
+) -> None:
+    project = await make_project(ctx, "http-subs")
+    response = await api.client.post(
+        "/graphql",
+        json={
+            "query": "subscription($p: ID!) { events(projectId: $p) { seq } }",
+            "variables": {"p": project.id},
+        },
+        headers=api.headers,
+    )
+    assert response.status_code == 400
+    assert "subscriptions are not allowed when using POST" in response.text
