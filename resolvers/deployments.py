@@ -28,7 +28,7 @@ from resolvers.errors import (
 )
 from resolvers.identity.guard import require
 from resolvers.identity.rbac import Permission
-from resolvers.lookup import get_service
+from resolvers.lookup import get_service, latest_spec_version
 from resolvers.mutation import mutate, snapshot
 from store.alerts import enqueue_alerts
 from store.events import (
@@ -364,12 +364,7 @@ async def rollback(ctx: Context, service_id: str, to_release_id: str | None = No
 
 async def _live_spec(session: AsyncSession, service_id: str) -> dict[str, Any]:
     """The body of the service's newest spec (its alert policies are the ones in force)."""
-    newest = await session.scalar(
-        select(ServiceSpecVersion)
-        .where(ServiceSpecVersion.service_id == service_id)
-        .order_by(ServiceSpecVersion.version.desc())
-        .limit(1)
-    )
+    newest = await latest_spec_version(session, service_id)
     body: dict[str, Any] = (newest.spec if newest is not None else {}).get("spec", {})
     return body
 

@@ -230,3 +230,14 @@ async def service_by_path(
     if result is None or not ctx.actor.sees_project(result.project_id):
         return None
     return result
+
+
+async def latest_spec_version(session: AsyncSession, service_id: str) -> ServiceSpecVersion | None:
+    """The service's newest (current) spec version."""
+    result: ServiceSpecVersion | None = await session.scalar(
+        select(ServiceSpecVersion)
+        .where(ServiceSpecVersion.service_id == service_id)
+        .order_by(ServiceSpecVersion.version.desc())
+        .limit(1)
+    )
+    return result

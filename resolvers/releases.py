@@ -10,11 +10,11 @@ from resolvers.context import Context
 from resolvers.errors import ValidationFailed
 from resolvers.identity.guard import require
 from resolvers.identity.rbac import Permission
-from resolvers.lookup import get_service
+from resolvers.lookup import get_service, latest_spec_version
 from resolvers.mutation import mutate, snapshot
 from store.events import BUILDS_STREAM, append_event
 from store.ids import new_id
-from store.models import Release, ReleaseStatus, ServiceSpecVersion
+from store.models import Release, ReleaseStatus
 
 
 async def create_release(
@@ -54,12 +54,7 @@ async def create_release(
         session = change.session
         service, env, project = await get_service(session, ctx, service_id, ("input", "serviceId"))
         require(ctx, Permission.DEPLOY, project)
-        version = await session.scalar(
-            select(ServiceSpecVersion)
-            .where(ServiceSpecVersion.service_id == service.id)
-            .order_by(ServiceSpecVersion.version.desc())
-            .limit(1)
-        )
+        version = await latest_spec_version(session, service.id)
         assert version is not None, "a live service always has a spec version"
         image = version.spec.get("spec", {}).get("runtime", {}).get("image")
         if image:

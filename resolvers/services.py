@@ -21,7 +21,13 @@ from resolvers.context import Context
 from resolvers.errors import Conflict, NotFound, Problem, ValidationFailed
 from resolvers.identity.guard import require
 from resolvers.identity.rbac import Permission
-from resolvers.lookup import environment_by_name, get_service, project_by_slug, service_by_name
+from resolvers.lookup import (
+    environment_by_name,
+    get_service,
+    latest_spec_version,
+    project_by_slug,
+    service_by_name,
+)
 from resolvers.mutation import mutate, snapshot
 from store.errors import SpecError
 from store.events import DEPLOYMENTS_STREAM, SLO_STREAM, append_event
@@ -225,16 +231,6 @@ async def _sync_jobs(
             )
 
 
-async def _latest_version(session: AsyncSession, service_id: str) -> ServiceSpecVersion | None:
-    result: ServiceSpecVersion | None = await session.scalar(
-        select(ServiceSpecVersion)
-        .where(ServiceSpecVersion.service_id == service_id)
-        .order_by(ServiceSpecVersion.version.desc())
-        .limit(1)
-    )
-    return result
-
-
 def _change_payload(changes: list[SpecChange]) -> list[dict[str, Any]]:
     return [
         {"path": c.path, "kind": c.kind.value, "before": c.before, "after": c.after}
@@ -262,7 +258,7 @@ async def apply_service(
         require(ctx, Permission.DEPLOY, project)
         service = await service_by_name(session, env.id, spec.metadata.name)
         created = service is None
-        previous = None if service is None else await _latest_version(session, service.id)
+        previous = None if service is None else await latest_spec_version(session, service.id)
         if expected_version is not None and (
             previous is None or previous.version != expected_version
         ):
@@ -407,7 +403,7 @@ async def scale_service(
         service, _env, _project = await get_service(
             session, ctx, service_id, ("input", "serviceId")
         )
-        latest = await _latest_version(session, service.id)
+        latest = await latest_spec_version(session, service.id)
     if latest is None:
         raise NotFound(f"Service {service.name!r} has no spec yet.", ("input", "serviceId"))
     document = copy.deepcopy(latest.spec)
