@@ -1,6 +1,7 @@
 """The ASGI app: /graphql (HTTP, websockets, GraphiQL), /audit/export.ndjson, /healthz,
-/readyz and the UI at /. Everything but the health checks and static pages needs a token
-(see graph.auth and graph.websockets)."""
+/readyz, and the UI (graph.ui): /ui/config.json, /assets/… and its pages at every other
+path. Everything but the health checks, the UI and GraphiQL's page needs a token (see
+graph.auth and graph.websockets)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-import web
+from graph import ui
 from graph.auth import ACTOR_KEY, AuthGate, error_body
 from graph.context import GraphContext
 from graph.schema import schema
@@ -35,6 +36,7 @@ from resolvers import audit
 from resolvers.context import Actor, Context
 from resolvers.errors import BadRequest, Failure
 from resolvers.identity.authenticate import Authenticator
+from resolvers.identity.oidc import OidcConfig
 from resolvers.identity.ratelimit import RateLimiter
 from store.blobs import BlobStore
 from store.db import Store
@@ -53,6 +55,9 @@ class AppState:
     authenticator: Authenticator
     limiter: RateLimiter = field(default_factory=RateLimiter)
     blobs: BlobStore | None = None
+    # What the UI is told to sign in with (and may connect to); the authenticator checks
+    # the tokens.
+    oidc: OidcConfig | None = None
     connections: Connections = field(init=False)
 
     def __post_init__(self) -> None:
@@ -176,9 +181,6 @@ def create_app(state: AppState) -> Starlette:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready", "store": state.store.backend})
 
-    async def index(_request: Request) -> Response:
-        return HTMLResponse(web.placeholder_page())
-
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
@@ -186,7 +188,10 @@ def create_app(state: AppState) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/audit/export.ndjson", _export_audit, methods=["GET"]),
-            Route("/", index, methods=["GET", "HEAD"]),
+            Route(ui.CONFIG_PATH, ui.config_endpoint(state.oidc), methods=["GET", "HEAD"]),
+            Mount(ui.ASSETS_PATH, app=ui.Assets()),
+            # Last: every other page path is the UI's, for its client-side routes.
+            Route("/{path:path}", ui.page_endpoint(state.oidc), methods=["GET", "HEAD"]),
         ],
         middleware=[Middleware(AuthGate, authenticator=state.authenticator, limiter=state.limiter)],
     )

@@ -1,7 +1,8 @@
 """The gate in front of the API: authentication and rate limits for HTTP requests.
 
 Every HTTP request to the API must carry a valid bearer token, except ``/healthz``,
-``/readyz``, the UI's static page and GraphiQL's page itself (which then sends the token the
+``/readyz``, the UI (its pages, ``/assets/…`` and ``/ui/config.json``, which hold no data: the
+UI signs in from the browser) and GraphiQL's page itself (which then sends the token the
 user enters). A request without one gets 401 with an UNAUTHENTICATED error whose
 ``extensions.reason`` says exactly what was wrong; one over its token's rate gets 429 with
 RATE_LIMITED and Retry-After. Every authenticated response carries the RateLimit headers.
@@ -24,7 +25,7 @@ from resolvers.identity.authenticate import Authenticator
 from resolvers.identity.ratelimit import Decision, RateLimiter
 
 ACTOR_KEY: Final = "enclii.actor"
-OPEN_PATHS: Final = frozenset({"/healthz", "/readyz"})
+OPEN_PATHS: Final = frozenset({"/healthz", "/readyz", "/ui/config.json"})
 
 
 def rate_key(actor: Actor) -> str:
@@ -72,7 +73,8 @@ def _is_page_request(scope: Scope, headers: Headers) -> bool:
         # GraphiQL's page has no parameters; anything else may be a query in disguise
         # (parameter names can be percent-encoded), so it needs a token.
         return not scope.get("query_string") and "text/html" in headers.get("accept", "")
-    return not path.startswith(("/graphql", "/audit"))
+    # /audit itself is a page of the UI; the audit export lives below it.
+    return not path.startswith(("/graphql", "/audit/"))
 
 
 class AuthGate:

@@ -20,6 +20,7 @@ ROOT_FIELDS: Final[dict[str, Permission]] = {
     "Query.logs": Permission.OBSERVE,
     "Query.deployment": Permission.VIEW,
     "Query.runtime": Permission.VIEW,
+    "Query.deliveryStats": Permission.VIEW,  # counts only the projects you may see
     "Query.metrics": Permission.OBSERVE,
     "Query.auditEvents": Permission.AUDIT_READ,
     "Query.verifyAudit": Permission.AUDIT_READ,

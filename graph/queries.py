@@ -10,6 +10,8 @@ from strawberry.scalars import JSON
 
 from graph.context import Info
 from graph.types.base import Connection, Node, related
+from graph.types.capabilities import Capabilities
+from graph.types.delivery import DeliveryStats
 from graph.types.nodes import (
     Account,
     AuditEvent,
@@ -23,6 +25,7 @@ from graph.types.nodes import (
 )
 from graph.types.traffic import TrafficSummary
 from resolvers import audit, lookup
+from resolvers import delivery as delivery_resolvers
 from resolvers import deployments as deployment_resolvers
 from resolvers import events as event_resolvers
 from resolvers import logs as log_resolvers
@@ -149,6 +152,20 @@ class Viewer:
     @strawberry.field(graphql_type=Account)
     def account(self, info: Info) -> Awaitable[Account | None] | None:
         return related(info, models.Account, self._account_id, Account.from_row)
+
+    @strawberry.field(
+        description="Your role on the whole account; null when you only have roles on "
+        "projects (see Project.viewerRole)."
+    )
+    def role(self, info: Info) -> models.Role | None:
+        return info.context.ctx.actor.role_on(None)
+
+    @strawberry.field(
+        description="What you may do on the account itself (creating projects, managing "
+        "account-wide roles, reading its audit trail), with this token."
+    )
+    def can(self, info: Info) -> Capabilities:
+        return Capabilities.of(info.context.ctx.actor, None)
 
 
 async def resolve_node(info: Info, node_id: str) -> Node | None:
@@ -336,6 +353,19 @@ class Query:
                 for release_id, summary in found.by_release.items()
             ],
         )
+
+    @strawberry.field(
+        description="Deployments, successes, failures and rollbacks per UTC day over the last "
+        f"`days` (1 to {delivery_resolvers.MAX_DAYS}, today included), in one project or in "
+        "every project you may see."
+    )
+    async def delivery_stats(
+        self, info: Info, project_id: strawberry.ID | None = None, days: int = 14
+    ) -> DeliveryStats:
+        stats = await delivery_resolvers.delivery_stats(
+            info.context.ctx, str(project_id) if project_id is not None else None, days
+        )
+        return DeliveryStats.from_stats(stats)
 
     @strawberry.field(
         description="A page of a project's activity: oldest first after a sequence, or "

@@ -21,6 +21,7 @@ from typing import Final, Protocol, TextIO
 
 import uvicorn
 
+import web
 from graph.app import AppState, create_app
 from resolvers.bootstrap import bootstrap
 from resolvers.identity.authenticate import Authenticator
@@ -149,7 +150,12 @@ def _banner(config: ServerConfig, port: int, store: Store, out: TextIO, first: b
     lines = [
         "Enclii is running — Clear to deploy",
         f"  API       {base}/graphql   (GraphiQL in a browser)",
-        f"  UI        {base}/",
+        f"  UI        {base}/"
+        + (
+            ""
+            if web.dist_dir()
+            else "   (not built: npm --prefix web ci && npm --prefix web run build)"
+        ),
         f"  Router    http://{config.host}:{config.router_port}   "
         f"(each service at http://<service>.<env>.<project>.localhost:{config.router_port})",
         f"  Health    {base}/healthz   {base}/readyz",
@@ -161,7 +167,9 @@ def _banner(config: ServerConfig, port: int, store: Store, out: TextIO, first: b
     elif token_file.exists():
         lines.append(f"  Token     {token_file}")
     if config.oidc is not None:
-        lines.append(f"  OIDC      {config.oidc.issuer} (audience {config.oidc.audience})")
+        oidc = config.oidc
+        client = "" if oidc.client_id is None else f", UI client {oidc.client_id}"
+        lines.append(f"  OIDC      {oidc.issuer} (audience {oidc.audience}{client})")
     lines.append("  Stop with Ctrl-C or SIGTERM.")
     print("\n".join(lines), file=out, flush=True)
 
@@ -229,6 +237,7 @@ async def serve(
             authenticator=authenticator,
             limiter=RateLimiter(config.rate_per_minute, config.rate_burst),
             blobs=BlobStore(config.data_dir / "blobs"),
+            oidc=config.oidc,
         )
         background = await plane(store, hub, config.data_dir) if plane is not None else None
         app = create_app(state)

@@ -17,7 +17,7 @@ from resolvers import events
 from resolvers import logs as log_resolvers
 
 
-@strawberry.type(description="A deployment as it was after one of its phase changes.")
+@strawberry.type(description="A deployment as it was after one of its changes.")
 class DeploymentStatus:
     sequence: int = strawberry.field(description="Position in the deployment's own stream.")
     deployment: Deployment
@@ -59,9 +59,10 @@ class Subscription:
                 yield LogLine.from_record(record)
 
     @strawberry.subscription(
-        description="A deployment's phase changes (queued, building, deploying, healthy, "
-        "failed, rolled-back, superseded) with its conditions: first as it is now, then after "
-        "each change; the stream completes once the deployment has ended."
+        description="A deployment as it changes: its phase (queued, building, deploying, "
+        "healthy, failed, rolled-back, superseded), its conditions (replicas ready…) and a "
+        "canary's step and weight — first as it is now, then after each change; the stream "
+        "completes once the deployment has ended."
     )
     async def deployment_status(
         self, info: Info, deployment_id: strawberry.ID

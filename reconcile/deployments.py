@@ -54,6 +54,7 @@ from store.db import Store
 from store.events import (
     CANARY_ENDED,
     CANARY_SAMPLE,
+    DEPLOYMENT_PROGRESS,
     append_event,
     canary_stream,
     deployment_stream,
@@ -489,9 +490,10 @@ class DeploymentController:
                     # got there first.
                     changed = False
                 else:
-                    self._conditions(row, snapshot, plan, observed, verification)
+                    progressed = self._conditions(row, snapshot, plan, observed, verification)
                     if plan.canary is not None and plan.canary != row.canary:
                         row.canary = plan.canary
+                        progressed = True
                     if plan.sample is not None:
                         await append_event(
                             session,
@@ -508,6 +510,17 @@ class DeploymentController:
                         )
                     if plan.phase is not None and plan.phase is not row.phase:
                         await self._set_phase(session, world, row, plan.phase, plan.reason)
+                    elif progressed:
+                        # Watchers (the UI, `enclii status --wait`) see replicas come up and
+                        # a canary's weight move without polling, not only phase changes.
+                        await append_event(
+                            session,
+                            deployment_stream(row.id),
+                            DEPLOYMENT_PROGRESS,
+                            entity_id=row.id,
+                            actor_id=ACTOR,
+                            payload={"phase": row.phase.value},
+                        )
             await self._runtimes(session, world, plan, observed)
         return changed
 
@@ -518,7 +531,8 @@ class DeploymentController:
         plan: Plan,
         observed: dict[str, list[ReplicaObservation]],
         verification: str | None,
-    ) -> None:
+    ) -> bool:
+        """Bring the conditions up to date; whether any changed."""
         now = snapshot.now
         target = snapshot.current.to_release if snapshot.current else None
         conditions = list(row.conditions)
@@ -572,8 +586,10 @@ class DeploymentController:
             now=now,
             generation=row.generation,
         )
-        if conditions != row.conditions:
-            row.conditions = conditions
+        if conditions == row.conditions:
+            return False
+        row.conditions = conditions
+        return True
 
     async def _set_phase(
         self,

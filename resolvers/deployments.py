@@ -460,7 +460,8 @@ class StatusUpdate:
 
 
 async def follow_deployment(ctx: Context, deployment_id: str) -> AsyncGenerator[StatusUpdate, None]:
-    """The deployment as it is now, then again after each phase change, until it ends."""
+    """The deployment as it is now, then again after each change (phase, conditions, canary
+    state), until it ends."""
     row, _project = await get_deployment(ctx, deployment_id)
     stream = deployment_stream(row.id)
     head = await ctx.hub.head(stream)

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
 
-from resolvers.context import Context
+from resolvers.context import Actor, Context
 from resolvers.errors import Conflict, Problem, ValidationFailed
 from resolvers.identity.guard import require
 from resolvers.identity.rbac import Permission
@@ -244,19 +244,24 @@ async def update_environment(
     return env
 
 
+def visible_project_ids(actor: Actor) -> list[str] | None:
+    """The IDs of the projects ``actor`` may see; None: every project of the account (an
+    account member's, unless their token is limited to one project)."""
+    if actor.account_role is not None and actor.token_project_id is None:
+        return None
+    ids = [actor.token_project_id] if actor.token_project_id else list(actor.project_roles)
+    return [pid for pid in ids if pid is not None and actor.sees_project(pid)]
+
+
 async def visible_projects(ctx: Context, first: int | None, after: str | None) -> Page[Project]:
     """The projects the caller may see, by slug: all of the account's for account members,
     otherwise those of their project memberships (or their token's one project)."""
     request = page_request(ctx.actor.account_id, first, after)
     actor = ctx.actor
+    ids = visible_project_ids(actor)
     async with ctx.store.read() as session:
-        if actor.account_role is not None and actor.token_project_id is None:
+        if ids is None:
             return (await load_pages(session, PROJECTS_OF_ACCOUNT, [request]))[0]
-        ids = (
-            [actor.token_project_id]
-            if actor.token_project_id is not None
-            else list(actor.project_roles)
-        )
         conditions = [Project.account_id == actor.account_id, Project.id.in_(ids)]
         if after is not None:
             (slug,) = decode_cursor(after, PROJECTS_OF_ACCOUNT.order)
@@ -271,19 +276,17 @@ async def visible_projects(ctx: Context, first: int | None, after: str | None) -
                 )
             ).all()
         )
-    visible = [row for row in rows if actor.sees_project(row.id)]
     return Page(
         spec=PROJECTS_OF_ACCOUNT,
-        rows=visible[: request.first],
-        has_next_page=len(visible) > request.first,
+        rows=rows[: request.first],
+        has_next_page=len(rows) > request.first,
         has_previous_page=after is not None,
     )
 
 
 async def count_visible_projects(ctx: Context) -> int:
-    actor = ctx.actor
+    ids = visible_project_ids(ctx.actor)
+    if ids is not None:
+        return len(ids)
     async with ctx.store.read() as session:
-        if actor.account_role is not None and actor.token_project_id is None:
-            return (await count_children(session, PROJECTS_OF_ACCOUNT, [actor.account_id]))[0]
-    ids = [actor.token_project_id] if actor.token_project_id else list(actor.project_roles)
-    return sum(1 for pid in ids if pid is not None and actor.sees_project(pid))
+        return (await count_children(session, PROJECTS_OF_ACCOUNT, [ctx.actor.account_id]))[0]

@@ -68,6 +68,8 @@ def deployment_stream(deployment_id: str) -> str:
 
 CANARY_SAMPLE: Final = "canary.sample"
 CANARY_ENDED: Final = "canary.ended"  # the last event of a canary's stream
+# On a deployment's stream, between phase changes: its conditions or canary state changed.
+DEPLOYMENT_PROGRESS: Final = "deployment.progress"
 
 
 def canary_stream(deployment_id: str) -> str:

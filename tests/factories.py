@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import zipfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ from resolvers.projects import create_environment, create_project
 from resolvers.services import apply_service
 from store.ids import new_id
 from store.models import (
+    Deployment,
+    DeploymentKind,
+    DeploymentPhase,
+    DeploymentStrategy,
     Environment,
     Project,
     Release,
@@ -98,6 +103,34 @@ async def add_runtime(
         )
         session.add(runtime)
     return runtime
+
+
+async def add_deployment(
+    ctx: Context,
+    service: Service,
+    release: Release,
+    *,
+    created_at: datetime,
+    phase: DeploymentPhase = DeploymentPhase.HEALTHY,
+    finished_at: datetime | None = None,
+    kind: DeploymentKind = DeploymentKind.DEPLOY,
+) -> Deployment:
+    """A deployment row as the controller would have left it, at the given times."""
+    async with ctx.store.write() as session:
+        deployment = Deployment(
+            id=new_id("deployment"),
+            service_id=service.id,
+            to_release_id=release.id,
+            strategy=DeploymentStrategy.ROLLING,
+            kind=kind,
+            phase=phase,
+            created_by=ctx.actor.id,
+            created_at=created_at,
+            updated_at=finished_at or created_at,
+            finished_at=finished_at,
+        )
+        session.add(deployment)
+    return deployment
 
 
 def make_wheel(directory: Path, name: str = "tiny", version: str = "1.0") -> Path:

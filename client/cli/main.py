@@ -136,6 +136,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    oidc_client_id: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ENCLII_OIDC_CLIENT_ID",
+            help="The client ID the web UI signs in with (default: the audience, since the "
+            "UI sends ID tokens, whose audience is their client ID).",
+            show_default=False,
+        ),
+    ] = None,
     oidc_jwks_url: Annotated[
         str | None,
         typer.Option(
@@ -163,9 +172,12 @@ def serve(
     from store.errors import ConfigurationError
 
     oidc = None
-    if oidc_issuer is not None or oidc_audience is not None:
+    if oidc_issuer is not None or oidc_audience is not None or oidc_client_id is not None:
         if not oidc_issuer or not oidc_audience:
-            err.print("[red]error:[/red] --oidc-issuer and --oidc-audience go together.")
+            err.print(
+                "[red]error:[/red] --oidc-issuer and --oidc-audience go together"
+                + (" (and --oidc-client-id needs them)." if oidc_client_id is not None else ".")
+            )
             raise typer.Exit(ExitCode.VALIDATION)
         try:
             role_map = OidcConfig.parse_role_map(oidc_roles)
@@ -178,6 +190,7 @@ def serve(
             jwks_url=oidc_jwks_url,
             groups_claim=oidc_groups_claim,
             role_map=role_map,
+            client_id=oidc_client_id or None,
         )
     config = ServerConfig(
         data_dir=_data_dir(data_dir),

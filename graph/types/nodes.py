@@ -37,6 +37,7 @@ from graph.types.base import (
     newest,
     related,
 )
+from graph.types.capabilities import Capabilities
 from graph.types.guardrails import AlertDelivery, CanaryStatus, SloStatus
 from graph.types.traffic import TrafficSummary
 from resolvers import canary, guardrails, lists, lookup, metrics
@@ -239,6 +240,17 @@ class Project(Node):
     @strawberry.field(graphql_type="Account")
     def account(self, info: Info) -> Awaitable[Account | None] | None:
         return related(info, models.Account, self._row.account_id, Account.from_row)
+
+    @strawberry.field(
+        description="Your effective role here: the strongest of your account-wide and "
+        "project roles; null when this token is limited to another project."
+    )
+    def viewer_role(self, info: Info) -> models.Role | None:
+        return info.context.ctx.actor.role_on(self._row.id)
+
+    @strawberry.field(description="What you may do in this project, with this token.")
+    def viewer_can(self, info: Info) -> Capabilities:
+        return Capabilities.of(info.context.ctx.actor, self._row.id)
 
     environments = children(
         lists.ENVIRONMENTS_OF_PROJECT,

@@ -28,6 +28,16 @@ ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDS
 DISCOVERY_TIMEOUT_S: Final = 10.0
 
 
+def fetch_discovery(issuer: str) -> dict[str, Any]:
+    """The issuer's OpenID discovery document (blocking; run it in a thread)."""
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    with urllib.request.urlopen(url, timeout=DISCOVERY_TIMEOUT_S) as response:
+        document = json.load(response)
+    if not isinstance(document, dict):
+        raise ValueError(f"{url} is not a JSON object")
+    return document
+
+
 @dataclass(frozen=True)
 class OidcConfig:
     issuer: str
@@ -40,6 +50,13 @@ class OidcConfig:
     # After a fetch, an unknown key id waits this long before the next fetch, so forged key
     # ids cannot make us hammer the issuer.
     jwks_cooldown_s: float = 10.0
+    # The client the web UI signs in as. Unset, it is the audience: the UI sends its ID
+    # token, whose audience is the client that asked for it, so the two must agree.
+    client_id: str | None = None
+
+    @property
+    def ui_client_id(self) -> str:
+        return self.client_id or self.audience
 
     @staticmethod
     def parse_role_map(text: str) -> dict[str, Role]:
@@ -89,10 +106,8 @@ class OidcVerifier:
         return self._client
 
     def _discover(self) -> str:
-        url = self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
         try:
-            with urllib.request.urlopen(url, timeout=DISCOVERY_TIMEOUT_S) as response:
-                document = json.load(response)
+            document = fetch_discovery(self.config.issuer)
         except Exception as exc:
             raise Unauthenticated(
                 "OIDC_UNAVAILABLE", f"cannot reach the OIDC issuer's discovery document ({exc})"

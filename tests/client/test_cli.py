@@ -10,6 +10,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+import graph.server
 from client.cli.main import app
 from store.migrate import head_revision
 
@@ -68,3 +69,37 @@ def test_every_verb_has_help_with_examples() -> None:
         result = runner.invoke(cli_app, [*verb, "--help"])
         assert result.exit_code == 0, (verb, result.output)
         assert "Example" in result.output, f"`enclii {' '.join(verb)} --help` shows no example"
+
+
+def _served_config(monkeypatch: Any, tmp_path: Path, *args: str, **env: str) -> Any:
+    """What `enclii serve ARGS` would start with (the server itself is not started)."""
+    seen: list[Any] = []
+
+    async def capture(config: Any, **_kw: Any) -> None:
+        seen.append(config)
+
+    monkeypatch.setattr(graph.server, "serve", capture)
+    for name in ("ENCLII_OIDC_ISSUER", "ENCLII_OIDC_AUDIENCE", "ENCLII_OIDC_CLIENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path), *args], env=env)
+    return result, seen[0] if seen else None
+
+
+def test_the_ui_client_id_defaults_to_the_audience(monkeypatch: Any, tmp_path: Path) -> None:
+    oidc = ["--oidc-issuer", "https://login.example.test", "--oidc-audience", "enclii"]
+    result, config = _served_config(monkeypatch, tmp_path, *oidc)
+    assert result.exit_code == 0, result.output
+    assert (config.oidc.client_id, config.oidc.ui_client_id) == (None, "enclii")
+
+    result, config = _served_config(monkeypatch, tmp_path, *oidc, "--oidc-client-id", "web")
+    assert (config.oidc.audience, config.oidc.ui_client_id) == ("enclii", "web")
+
+    result, config = _served_config(monkeypatch, tmp_path, *oidc, ENCLII_OIDC_CLIENT_ID="spa")
+    assert config.oidc.ui_client_id == "spa"
+
+
+def test_a_ui_client_id_needs_an_issuer(monkeypatch: Any, tmp_path: Path) -> None:
+    result, config = _served_config(monkeypatch, tmp_path, "--oidc-client-id", "web")
+    assert result.exit_code == 10
+    assert config is None
+    assert "--oidc-client-id needs them" in result.output

@@ -27,7 +27,8 @@ def _gql(server: ServerProcess, query: str) -> dict[str, object]:
 
 def test_serve_creates_data_dir_migrates_and_answers(tmp_path: Path) -> None:
     data_dir = tmp_path / "enclii-data"
-    server = start_server_process(data_dir)
+    # No UI build, whether or not this checkout has one: / must then say how to build it.
+    server = start_server_process(data_dir, extra_env={"ENCLII_WEB_DIST": str(tmp_path / "no-ui")})
     try:
         assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
         token_file = data_dir / "bootstrap-token"
@@ -50,6 +51,7 @@ def test_serve_creates_data_dir_migrates_and_answers(tmp_path: Path) -> None:
         index = httpx.get(f"{server.http_url}/")
         assert index.status_code == 200
         assert "Enclii is running" in index.text
+        assert "npm --prefix web ci" in index.text
         graphiql = httpx.get(f"{server.http_url}/graphql", headers={"accept": "text/html"})
         assert graphiql.status_code == 200
         assert "graphiql" in graphiql.text.lower()
@@ -64,6 +66,7 @@ def test_serve_creates_data_dir_migrates_and_answers(tmp_path: Path) -> None:
         assert server.terminate() == 0
     output = server.output()
     assert f"API       {server.http_url}/graphql" in output
+    assert f"UI        {server.http_url}/   (not built: npm --prefix web ci" in output
     assert str(data_dir) in output
 
     # Restarting on the same data dir keeps everything, creates no second owner and
