@@ -16,8 +16,11 @@ import { RuntimePanel } from "./service/Runtime";
 
 type Props = { project: string; env: string; name: string };
 
-function bounds(spec: unknown): { min: number; max: number } {
-  const replicas = (spec as { replicas?: { min?: number; max?: number } } | null)?.replicas;
+type SpecDocument = { spec?: { runtime?: { replicas?: { min?: number; max?: number } } } };
+
+/** The replica bounds of the stored (normalised) spec: spec.runtime.replicas. */
+function bounds(document: unknown): { min: number; max: number } {
+  const replicas = (document as SpecDocument | null)?.spec?.runtime?.replicas;
   return { min: replicas?.min ?? 1, max: replicas?.max ?? replicas?.min ?? 1 };
 }
 
