@@ -14,9 +14,9 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  subscription ProjectEventsLive($projectId: ID!, $after: Int) {\n    events(projectId: $projectId, after: $after) { sequence type entityId actorId payload createdAt }\n  }\n": typeof types.ProjectEventsLiveDocument,
     "\n  query Viewer {\n    viewer {\n      user { id displayName email }\n      account { id name }\n      role\n      can { deploy routes observe readAudit writeProject readCost }\n    }\n  }\n": typeof types.ViewerDocument,
     "\n  query ProjectEvents($projectId: ID!) {\n    projectEvents(projectId: $projectId, first: 30) {\n      events { sequence type entityId actorId payload createdAt }\n    }\n  }\n": typeof types.ProjectEventsDocument,
-    "\n  subscription ProjectEventsLive($projectId: ID!, $after: Int) {\n    events(projectId: $projectId, after: $after) { sequence type entityId actorId payload createdAt }\n  }\n": typeof types.ProjectEventsLiveDocument,
     "\n  query AuditTrail($filter: AuditEventFilter, $after: String) {\n    auditEvents(filter: $filter, first: 50, after: $after) {\n      hasNextPage\n      endCursor\n      nodes { id actorId actorDisplay action outcome entityType entityId projectId payload requestId sourceAddress createdAt }\n    }\n    projects(first: 100) { nodes { id slug } }\n  }\n": typeof types.AuditTrailDocument,
     "\n  query VerifyAudit {\n    verifyAudit { ok checked brokenAtSequence problem }\n  }\n": typeof types.VerifyAuditDocument,
     "\n  query Dashboard($days: Int!) {\n    projects(first: 100) {\n      totalCount\n      nodes {\n        id\n        name\n        slug\n        environments(first: 20) {\n          nodes {\n            id\n            name\n            services(first: 100) {\n              totalCount\n              nodes {\n                id\n                name\n                type\n                runtime { status replicasReady replicasDesired release { id gitSha } }\n                traffic(window: 300) { requestsPerSecond errorRate p95Ms }\n                slo { frozen budgetSpent }\n              }\n            }\n          }\n        }\n      }\n    }\n    deliveryStats(days: $days) {\n      deploys\n      succeeded\n      failed\n      rolledBack\n      successRate\n      days { day deploys succeeded failed rolledBack }\n      recentRollbacks(first: 5) {\n        id\n        kind\n        phase\n        reason\n        createdAt\n        finishedAt\n        service { id name environment { name } project { slug } }\n        toRelease { id gitSha }\n      }\n    }\n  }\n": typeof types.DashboardDocument,
@@ -42,9 +42,9 @@ type Documents = {
     "\n  mutation RemoveRoute($input: RemoveRouteInput!) {\n    removeRoute(input: $input) {\n      __typename\n      ... on Error { message code }\n    }\n  }\n": typeof types.RemoveRouteDocument,
 };
 const documents: Documents = {
+    "\n  subscription ProjectEventsLive($projectId: ID!, $after: Int) {\n    events(projectId: $projectId, after: $after) { sequence type entityId actorId payload createdAt }\n  }\n": types.ProjectEventsLiveDocument,
     "\n  query Viewer {\n    viewer {\n      user { id displayName email }\n      account { id name }\n      role\n      can { deploy routes observe readAudit writeProject readCost }\n    }\n  }\n": types.ViewerDocument,
     "\n  query ProjectEvents($projectId: ID!) {\n    projectEvents(projectId: $projectId, first: 30) {\n      events { sequence type entityId actorId payload createdAt }\n    }\n  }\n": types.ProjectEventsDocument,
-    "\n  subscription ProjectEventsLive($projectId: ID!, $after: Int) {\n    events(projectId: $projectId, after: $after) { sequence type entityId actorId payload createdAt }\n  }\n": types.ProjectEventsLiveDocument,
     "\n  query AuditTrail($filter: AuditEventFilter, $after: String) {\n    auditEvents(filter: $filter, first: 50, after: $after) {\n      hasNextPage\n      endCursor\n      nodes { id actorId actorDisplay action outcome entityType entityId projectId payload requestId sourceAddress createdAt }\n    }\n    projects(first: 100) { nodes { id slug } }\n  }\n": types.AuditTrailDocument,
     "\n  query VerifyAudit {\n    verifyAudit { ok checked brokenAtSequence problem }\n  }\n": types.VerifyAuditDocument,
     "\n  query Dashboard($days: Int!) {\n    projects(first: 100) {\n      totalCount\n      nodes {\n        id\n        name\n        slug\n        environments(first: 20) {\n          nodes {\n            id\n            name\n            services(first: 100) {\n              totalCount\n              nodes {\n                id\n                name\n                type\n                runtime { status replicasReady replicasDesired release { id gitSha } }\n                traffic(window: 300) { requestsPerSecond errorRate p95Ms }\n                slo { frozen budgetSpent }\n              }\n            }\n          }\n        }\n      }\n    }\n    deliveryStats(days: $days) {\n      deploys\n      succeeded\n      failed\n      rolledBack\n      successRate\n      days { day deploys succeeded failed rolledBack }\n      recentRollbacks(first: 5) {\n        id\n        kind\n        phase\n        reason\n        createdAt\n        finishedAt\n        service { id name environment { name } project { slug } }\n        toRelease { id gitSha }\n      }\n    }\n  }\n": types.DashboardDocument,
@@ -87,15 +87,15 @@ export function graphql(source: string): unknown;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
+export function graphql(source: "\n  subscription ProjectEventsLive($projectId: ID!, $after: Int) {\n    events(projectId: $projectId, after: $after) { sequence type entityId actorId payload createdAt }\n  }\n"): (typeof documents)["\n  subscription ProjectEventsLive($projectId: ID!, $after: Int) {\n    events(projectId: $projectId, after: $after) { sequence type entityId actorId payload createdAt }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
 export function graphql(source: "\n  query Viewer {\n    viewer {\n      user { id displayName email }\n      account { id name }\n      role\n      can { deploy routes observe readAudit writeProject readCost }\n    }\n  }\n"): (typeof documents)["\n  query Viewer {\n    viewer {\n      user { id displayName email }\n      account { id name }\n      role\n      can { deploy routes observe readAudit writeProject readCost }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query ProjectEvents($projectId: ID!) {\n    projectEvents(projectId: $projectId, first: 30) {\n      events { sequence type entityId actorId payload createdAt }\n    }\n  }\n"): (typeof documents)["\n  query ProjectEvents($projectId: ID!) {\n    projectEvents(projectId: $projectId, first: 30) {\n      events { sequence type entityId actorId payload createdAt }\n    }\n  }\n"];
-/**
- * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
- */
-export function graphql(source: "\n  subscription ProjectEventsLive($projectId: ID!, $after: Int) {\n    events(projectId: $projectId, after: $after) { sequence type entityId actorId payload createdAt }\n  }\n"): (typeof documents)["\n  subscription ProjectEventsLive($projectId: ID!, $after: Int) {\n    events(projectId: $projectId, after: $after) { sequence type entityId actorId payload createdAt }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -2,7 +2,8 @@
 // last sequence after a reconnect, so none is missed or shown twice).
 
 import { useQuery, useSubscription } from "@urql/preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
+import { EventsSubscription, useThrottled } from "../api/events";
 import { graphql } from "../gql";
 import type { ProjectEventsQuery } from "../gql/graphql";
 import { t } from "../i18n";
@@ -17,12 +18,6 @@ const ProjectEventsDocument = graphql(`
   }
 `);
 
-const EventsSubscription = graphql(`
-  subscription ProjectEventsLive($projectId: ID!, $after: Int) {
-    events(projectId: $projectId, after: $after) { sequence type entityId actorId payload createdAt }
-  }
-`);
-
 type Ev = ProjectEventsQuery["projectEvents"]["events"][number];
 const KEEP = 100;
 
@@ -32,18 +27,8 @@ function summary(ev: Ev): string {
   return bits.join(" · ");
 }
 
-const REFRESH_MS = 2000; // a burst of events (a rollout) refreshes the page once, not per event
-
 export function ActivityFeed({ projectId, onEvent }: { projectId: string; onEvent?: () => void }) {
-  const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
-  useEffect(() => () => { if (pending.current) clearTimeout(pending.current); }, []);
-  const notify = () => {
-    if (!onEvent || pending.current) return;
-    pending.current = setTimeout(() => {
-      pending.current = null;
-      onEvent();
-    }, REFRESH_MS);
-  };
+  const notify = useThrottled(() => onEvent?.());
   const [{ data }] = useQuery({ query: ProjectEventsDocument, variables: { projectId }, requestPolicy: "network-only" });
   const [events, setEvents] = useState<Ev[]>([]);
   const now = useNow();

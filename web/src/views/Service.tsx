@@ -4,6 +4,7 @@
 import { useQuery } from "@urql/preact";
 import { Link } from "wouter-preact";
 import { transportError } from "../api/errors";
+import { useLiveRefresh } from "../api/events";
 import { t } from "../i18n";
 import { ErrorNotice } from "../ui/ErrorNotice";
 import { ms, percent, rate } from "../ui/format";
@@ -27,7 +28,10 @@ function bounds(document: unknown): { min: number; max: number } {
 export function ServiceView({ project, env, name }: Props) {
   const [{ data, error, fetching }, refetch] = useQuery({ query: ServiceDocument, variables: { project, env, name } });
   const reload = () => refetch({ requestPolicy: "network-only" });
-  useInterval(reload, 5_000);
+  // Live: the project's events (deployments, scaling, routes) refresh the page; the slow
+  // poll only keeps traffic figures current between them.
+  useLiveRefresh(data?.service?.project.id, reload);
+  useInterval(reload, 15_000);
   if (!data && fetching) return <p class="loading">{t("loading")}</p>;
   if (!data) return <ErrorNotice error={transportError(error)} />;
   const svc = data.service;
