@@ -66,6 +66,12 @@ from .create_token import (
     CreateTokenCreateTokenNotFoundError,
     CreateTokenCreateTokenValidationError,
 )
+from .delivery_stats import (
+    DeliveryStats,
+    DeliveryStatsDeliveryStats,
+    DeliveryStatsDeliveryStatsDays,
+    DeliveryStatsDeliveryStatsRecentRollbacks,
+)
 from .deploy import (
     Deploy,
     DeployDeployConflictError,
@@ -103,6 +109,7 @@ from .fragments import (
     CanarySampleView,
     CanarySampleViewCanary,
     CanarySampleViewStable,
+    CapabilitiesView,
     DeploymentView,
     DeploymentViewConditions,
     DeploymentViewFromRelease,
@@ -145,6 +152,11 @@ from .pause_deployment import (
     PauseDeploymentPauseDeploymentDeploymentOverrideSuccessDeployment,
     PauseDeploymentPauseDeploymentNotFoundError,
     PauseDeploymentPauseDeploymentValidationError,
+)
+from .project_access import (
+    ProjectAccess,
+    ProjectAccessProject,
+    ProjectAccessProjectViewerCan,
 )
 from .project_by_slug import ProjectBySlug, ProjectBySlugProject
 from .project_environment import (
@@ -212,7 +224,13 @@ from .services import (
     ServicesProjectEnvironmentServicesNodesTraffic,
     ServicesProjectEnvironmentServicesPageInfo,
 )
-from .whoami import Whoami, WhoamiViewer, WhoamiViewerAccount, WhoamiViewerUser
+from .whoami import (
+    Whoami,
+    WhoamiViewer,
+    WhoamiViewerAccount,
+    WhoamiViewerCan,
+    WhoamiViewerUser,
+)
 
 __all__ = [
     "AbortDeployment",
@@ -254,6 +272,7 @@ __all__ = [
     "CanarySampleViewStable",
     "CanaryStepInput",
     "CanaryVerdict",
+    "CapabilitiesView",
     "ChangeRoleInput",
     "CreateEnvironment",
     "CreateEnvironmentCreateEnvironmentConflictError",
@@ -282,6 +301,10 @@ __all__ = [
     "CreateTokenCreateTokenValidationError",
     "CreateTokenInput",
     "DeleteServiceInput",
+    "DeliveryStats",
+    "DeliveryStatsDeliveryStats",
+    "DeliveryStatsDeliveryStatsDays",
+    "DeliveryStatsDeliveryStatsRecentRollbacks",
     "Deploy",
     "DeployDeployConflictError",
     "DeployDeployDeploySuccess",
@@ -326,6 +349,9 @@ __all__ = [
     "PauseDeploymentPauseDeploymentDeploymentOverrideSuccessDeployment",
     "PauseDeploymentPauseDeploymentNotFoundError",
     "PauseDeploymentPauseDeploymentValidationError",
+    "ProjectAccess",
+    "ProjectAccessProject",
+    "ProjectAccessProjectViewerCan",
     "ProjectBySlug",
     "ProjectBySlugProject",
     "ProjectEnvironment",
@@ -401,5 +427,6 @@ __all__ = [
     "Whoami",
     "WhoamiViewer",
     "WhoamiViewerAccount",
+    "WhoamiViewerCan",
     "WhoamiViewerUser",
 ]

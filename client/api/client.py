@@ -12,6 +12,7 @@ from .create_environment import CreateEnvironment
 from .create_project import CreateProject
 from .create_release import CreateRelease
 from .create_token import CreateToken
+from .delivery_stats import DeliveryStats
 from .deploy import Deploy
 from .deployment_info import DeploymentInfo
 from .follow_canary import FollowCanary
@@ -34,6 +35,7 @@ from .input_types import (
 )
 from .logs import Logs
 from .pause_deployment import PauseDeployment
+from .project_access import ProjectAccess
 from .project_by_slug import ProjectBySlug
 from .project_environment import ProjectEnvironment
 from .promote_deployment import PromoteDeployment
@@ -68,7 +70,22 @@ class EncliiClient(GqlBaseClient):
                   id
                   name
                 }
+                role
+                can {
+                  ...CapabilitiesView
+                }
               }
+            }
+
+            fragment CapabilitiesView on Capabilities {
+              deploy
+              routes
+              observe
+              readAudit
+              writeProject
+              writeEnvironments
+              manageRoles
+              readCost
             }
             """)
         variables: dict[str, object] = {}
@@ -77,6 +94,37 @@ class EncliiClient(GqlBaseClient):
         )
         data = self.get_data(response)
         return Whoami.model_validate(data)
+
+    async def project_access(self, slug: str, **kwargs: Any) -> ProjectAccess:
+        query = gql("""
+            query ProjectAccess($slug: String!) {
+              project(slug: $slug) {
+                id
+                slug
+                viewerRole
+                viewerCan {
+                  ...CapabilitiesView
+                }
+              }
+            }
+
+            fragment CapabilitiesView on Capabilities {
+              deploy
+              routes
+              observe
+              readAudit
+              writeProject
+              writeEnvironments
+              manageRoles
+              readCost
+            }
+            """)
+        variables: dict[str, object] = {"slug": slug}
+        response = await self.execute(
+            query=query, operation_name="ProjectAccess", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return ProjectAccess.model_validate(data)
 
     async def create_token(self, input: CreateTokenInput, **kwargs: Any) -> CreateToken:
         query = gql("""
@@ -1220,3 +1268,71 @@ class EncliiClient(GqlBaseClient):
         )
         data = self.get_data(response)
         return ServiceGuardrails.model_validate(data)
+
+    async def delivery_stats(
+        self,
+        days: int,
+        project_id: Union[Optional[str], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> DeliveryStats:
+        query = gql("""
+            query DeliveryStats($projectId: ID, $days: Int!) {
+              deliveryStats(projectId: $projectId, days: $days) {
+                days {
+                  day
+                  deploys
+                  succeeded
+                  failed
+                  rolledBack
+                }
+                deploys
+                succeeded
+                failed
+                rolledBack
+                successRate
+                recentRollbacks {
+                  ...DeploymentView
+                }
+              }
+            }
+
+            fragment DeploymentView on Deployment {
+              id
+              kind
+              strategy
+              phase
+              reason
+              createdAt
+              startedAt
+              finishedAt
+              conditions {
+                type
+                status
+                reason
+                message
+              }
+              fromRelease {
+                id
+              }
+              toRelease {
+                id
+                status
+              }
+              service {
+                id
+                name
+                environment {
+                  name
+                }
+                project {
+                  slug
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {"projectId": project_id, "days": days}
+        response = await self.execute(
+            query=query, operation_name="DeliveryStats", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return DeliveryStats.model_validate(data)

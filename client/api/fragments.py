@@ -38,6 +38,17 @@ class CanarySampleViewStable(BaseModel):
     p_95_ms: Optional[float] = Field(alias="p95Ms")
 
 
+class CapabilitiesView(BaseModel):
+    deploy: bool
+    routes: bool
+    observe: bool
+    read_audit: bool = Field(alias="readAudit")
+    write_project: bool = Field(alias="writeProject")
+    write_environments: bool = Field(alias="writeEnvironments")
+    manage_roles: bool = Field(alias="manageRoles")
+    read_cost: bool = Field(alias="readCost")
+
+
 class DeploymentView(BaseModel):
     id: str
     kind: DeploymentKind
@@ -96,5 +107,6 @@ class LogLineView(BaseModel):
 
 
 CanarySampleView.model_rebuild()
+CapabilitiesView.model_rebuild()
 DeploymentView.model_rebuild()
 LogLineView.model_rebuild()

@@ -3,6 +3,8 @@ from typing import Optional
 from pydantic import Field
 
 from .base_model import BaseModel
+from .enums import Role
+from .fragments import CapabilitiesView
 
 
 class Whoami(BaseModel):
@@ -12,6 +14,8 @@ class Whoami(BaseModel):
 class WhoamiViewer(BaseModel):
     user: "WhoamiViewerUser"
     account: "WhoamiViewerAccount"
+    role: Optional[Role]
+    can: "WhoamiViewerCan"
 
 
 class WhoamiViewerUser(BaseModel):
@@ -26,5 +30,6 @@ class WhoamiViewerAccount(BaseModel):
     name: str
 
 
+WhoamiViewerCan = CapabilitiesView
 Whoami.model_rebuild()
 WhoamiViewer.model_rebuild()

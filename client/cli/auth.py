@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,10 @@ from client.config import (
     read_config,
     save_profile,
 )
+
+if TYPE_CHECKING:
+    from client.api.enums import Role
+    from client.api.fragments import CapabilitiesView
 
 auth_app = typer.Typer(
     help="Who you are to Enclii: sign in, out, and tokens.", no_args_is_help=True
@@ -92,38 +96,79 @@ def logout(
     run(out, verb)
 
 
-@auth_app.command("whoami", epilog="Example:\n\n  enclii auth whoami --json")
-def whoami(json_: JsonOption = False) -> None:
-    """Who the API says you are, and where."""
+@auth_app.command(
+    "whoami",
+    epilog="Examples:\n\n  enclii auth whoami --json\n\n  enclii auth whoami --project shop",
+)
+def whoami(
+    project: Annotated[
+        str | None,
+        typer.Option("--project", "-p", help="Also your role and what you may do in this project."),
+    ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Who the API says you are, where, your role, and what you may do with this token."""
     out = Output(json=json_)
 
     async def verb() -> None:
         conn = connection()
         async with client(conn) as api:
             viewer = (await api.whoami()).viewer
+            access = None
+            if project is not None:
+                access = (await api.project_access(project)).project
+                if access is None:
+                    fail(t("missing.project", project=project))
         if out.json:
-            out.document(
-                {
-                    "url": conn.url,
-                    "source": conn.source,
-                    "user": viewer.user.model_dump(mode="json", by_alias=True),
-                    "account": viewer.account.model_dump(mode="json", by_alias=True),
+            document: dict[str, Any] = {
+                "url": conn.url,
+                "source": conn.source,
+                "user": viewer.user.model_dump(mode="json", by_alias=True),
+                "account": viewer.account.model_dump(mode="json", by_alias=True),
+                "role": viewer.role.value if viewer.role else None,
+                "can": viewer.can.model_dump(mode="json", by_alias=True),
+            }
+            if access is not None:
+                document["project"] = {
+                    "id": access.id,
+                    "slug": access.slug,
+                    "role": access.viewer_role.value if access.viewer_role else None,
+                    "can": access.viewer_can.model_dump(mode="json", by_alias=True),
                 }
-            )
+            out.document(document)
             return
         user = viewer.user
-        out.table(
-            ["FIELD", "VALUE"],
-            [
-                ["user", f"{user.display_name} ({user.id})"],
-                ["email", user.email or ""],
-                ["account", viewer.account.name],
-                ["api", conn.url],
-                ["from", conn.source if conn.source != "login" else str(config_path())],
-            ],
-        )
+        rows = [
+            ["user", f"{user.display_name} ({user.id})"],
+            ["email", user.email or ""],
+            ["account", viewer.account.name],
+            ["role", _role(viewer.role)],
+            ["may", _may(viewer.can)],
+        ]
+        if access is not None:
+            rows += [
+                ["project", access.slug],
+                ["project role", _role(access.viewer_role)],
+                ["project may", _may(access.viewer_can)],
+            ]
+        rows += [
+            ["api", conn.url],
+            ["from", conn.source if conn.source != "login" else str(config_path())],
+        ]
+        out.table(["FIELD", "VALUE"], rows)
 
     run(out, verb)
+
+
+def _role(role: Role | None) -> str:
+    return role.value.lower() if role is not None else t("role.none")
+
+
+def _may(can: CapabilitiesView) -> str:
+    """The capabilities that are true, in words, in the API's order (tests/client/test_i18n.py
+    checks every field of the fragment has its words)."""
+    allowed = [t(f"can.{name}") for name, value in can if value is True]
+    return ", ".join(allowed) or t("can.nothing")
 
 
 @token_app.command(

@@ -135,6 +135,28 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Token {name} created; it is shown this once:",
         "Token {name} creado; se muestra solo esta vez:",
     ),
+    "role.none": ("none", "ninguno"),
+    "can.nothing": ("nothing", "nada"),
+    "can.deploy": ("deploy", "desplegar"),
+    "can.routes": ("routes", "rutas"),
+    "can.observe": ("observe", "observar"),
+    "can.read_audit": ("read audit", "leer la auditoría"),
+    "can.write_project": ("write project", "modificar el proyecto"),
+    "can.write_environments": ("write environments", "modificar entornos"),
+    "can.manage_roles": ("manage roles", "gestionar roles"),
+    "can.read_cost": ("read cost", "leer costes"),
+    "stats.all": ("All projects", "Todos los proyectos"),
+    "stats.project": ("Project {project}", "Proyecto {project}"),
+    "stats.summary": (
+        "{scope}, {first} to {last} (UTC): deploys {deploys}, succeeded {succeeded}, "
+        "failed {failed}, rolled back {rolled_back}; {rate}",
+        "{scope}, del {first} al {last} (UTC): despliegues {deploys}, correctos {succeeded}, "
+        "fallidos {failed}, revertidos {rolled_back}; {rate}",
+    ),
+    "stats.rate": ("success rate {rate}", "tasa de éxito {rate}"),
+    "stats.unfinished": ("no finished deploys", "ningún despliegue terminado"),
+    "stats.rollbacks": ("Recent rollbacks:", "Reversiones recientes:"),
+    "stats.no_rollbacks": ("No rollbacks in these days", "Ninguna reversión en estos días"),
     "missing.spec": (
         "no {file} here: describe the service first (`enclii init`), or give --file PATH",
         "no hay {file} aquí: describe primero el servicio (`enclii init`) o indica --file RUTA",

@@ -278,6 +278,7 @@ def _register() -> None:
         routes,
         scaffold,
         services,
+        stats,
     )
 
     examples = {
@@ -298,6 +299,7 @@ def _register() -> None:
         "scale": "  enclii scale api --min 2 --max 8 --env prod",
         "slo": "  enclii slo api --env prod\n\n  enclii slo api --env prod --json",
         "alerts": "  enclii alerts api --env prod --limit 5",
+        "stats": "  enclii stats\n\n  enclii stats --project shop --days 30 --json",
         "api": "  enclii api '{ viewer { user { displayName } } }'\n\n"
         "  enclii api 'query($id: ID!) { deployment(id: $id) { phase } }' --var id=dep_01H…",
     }
@@ -316,6 +318,7 @@ def _register() -> None:
         ("scale", services.scale),
         ("slo", guardrails.slo),
         ("alerts", guardrails.alerts),
+        ("stats", stats.stats),
         ("api", api_verb.api),
     ):
         app.command(name, epilog="Examples:\n\n" + examples[name])(function)

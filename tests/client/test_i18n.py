@@ -29,3 +29,11 @@ def test_the_product_phrases_are_kept_exactly(monkeypatch: pytest.MonkeyPatch) -
     assert (t("clear"), t("holding")) == ("Despliegue autorizado", "En espera en Enlace")
     monkeypatch.setenv("LC_ALL", "en_US.UTF-8")  # LC_ALL wins over LANG
     assert t("clear") == "Clear to deploy"
+
+
+def test_every_capability_has_words() -> None:
+    """whoami lists what the caller may do by the fields of CapabilitiesView: each needs
+    its words in both languages."""
+    from client.api.fragments import CapabilitiesView
+
+    assert {f"can.{name}" for name in CapabilitiesView.model_fields} <= set(MESSAGES)

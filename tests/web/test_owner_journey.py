@@ -237,7 +237,8 @@ def test_owner_journey(page: Page, server: ServerProcess, gql: Gql, shots: Path)
     dialog.get_by_label("Maximum").fill("3")
     dialog.get_by_role("button", name="Scale").click()
     expect(dialog).to_be_hidden()
-    expect(page.locator(".card", has_text="replicas (min–max)")).to_contain_text("1–3")
+    bounds = page.locator(".card", has_text="replicas (min\u2013max)")  # an en dash, as shown
+    expect(bounds).to_contain_text("1\u20133")
 
     # The audit trail: the route added, opened to its diff.
     page.get_by_role("link", name="Audit trail").click()
