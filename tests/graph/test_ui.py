@@ -149,6 +149,19 @@ async def test_assets_are_cached_for_good(api: Api, dist: Path) -> None:
     assert head.headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
+async def test_assets_are_sent_gzipped_to_a_browser_that_accepts_it(api: Api, dist: Path) -> None:
+    raw = await api.client.get("/assets/app-abc.js", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in raw.headers
+    assert raw.content == SCRIPT.encode()
+    zipped = await api.client.get("/assets/app-abc.js", headers={"accept-encoding": "gzip, br"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == "accept-encoding"
+    assert zipped.content == SCRIPT.encode()  # httpx decodes it
+    assert zipped.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # Two representations, two validators: a cache never answers one with the other.
+    assert zipped.headers["etag"] != raw.headers["etag"]
+
+
 async def test_a_missing_asset_is_a_404_not_the_app(api: Api, dist: Path) -> None:
     for path in ("/assets/app-zzz.js", "/assets/", "/assets/nested/deeper.css"):
         response = await api.client.get(path)
