@@ -7,7 +7,6 @@ import { ViewerContext, ViewerDocument } from "./api/viewer";
 import { completeOidcSignIn, isOidcCallback } from "./auth/oidc";
 import { currentSession, onSessionChange, signIn, takeTokenFromFragment, type Session } from "./auth/session";
 import { SignIn } from "./auth/SignIn";
-import { t } from "./i18n";
 import { ErrorNotice } from "./ui/ErrorNotice";
 import { Layout } from "./ui/Layout";
 import { AuditView } from "./views/Audit";
@@ -48,13 +47,14 @@ function SignedIn({ token }: { token: string }) {
 }
 
 function WithViewer() {
-  const [{ data, error, fetching }] = useQuery({ query: ViewerDocument });
-  if (!data && fetching) return <p class="loading">{t("loading")}</p>;
-  if (!data) return <ErrorNotice error={transportError(error)} />;
+  // Not waiting for the viewer before routing: the page's own query goes out beside it,
+  // instead of one round trip later. Views that depend on the viewer render once it is in.
+  const [{ data, error }] = useQuery({ query: ViewerDocument });
   return (
-    <ViewerContext.Provider value={data.viewer}>
+    <ViewerContext.Provider value={data?.viewer ?? null}>
       <Router>
         <Layout>
+          {!data && error && <ErrorNotice error={transportError(error)} />}
           <Switch>
             <Route path="/" component={Dashboard} />
             <Route path="/projects" component={ProjectsView} />

@@ -106,8 +106,12 @@ export function AuditView() {
   const [problem, setProblem] = useState<ResultError | null>(null);
   const [{ data, error, fetching }] = useQuery({ query: AuditDocument, variables: { filter, after: null }, requestPolicy: "network-only" });
 
-  if (!viewer?.can.readAudit && !data) {
-    return <ErrorNotice error={transportError(error) ?? { code: "FORBIDDEN", message: t("audit.forbidden") }} />;
+  if (!data && error) {
+    // The server says why (the role it needs, or the token's missing audit:read scope).
+    return <ErrorNotice error={transportError(error)} />;
+  }
+  if (!data && viewer && !viewer.can.readAudit) {
+    return <ErrorNotice error={{ code: "FORBIDDEN", message: t("audit.forbidden") }} />;
   }
   const rows = [...(data?.auditEvents.nodes ?? []), ...more];
   const nextCursor = more.length ? cursor : data?.auditEvents.endCursor ?? null;
