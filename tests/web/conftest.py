@@ -90,7 +90,10 @@ class PageErrors:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    # UTC, as the tests' own clocks: "jump to a time" is typed in the browser's zone.
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="UTC"
+    )
     context.set_default_timeout(EXPECT_MS)
     opened = context.new_page()
     seen = PageErrors()

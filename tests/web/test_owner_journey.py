@@ -1,7 +1,8 @@
 """The UI end to end, as an Owner on a new install: sign in with the bootstrap token, meet
 the empty state, deploy a real example service from the UI, add a route, watch its logs
-arrive live (grep, pause), take a canary to 100 %, roll back to an earlier release with its
-provenance shown, see a refused action's exact error, and read the audit trail's diff.
+arrive live (grep, pause, jump to a time), take a canary to 100 %, roll back to an earlier
+release with its provenance shown, abort a canary with a reason, see a refused action's
+exact error, and read the audit trail's diff.
 
 One real `enclii serve` for the module; each step checks the page and, where it changed
 something, the platform itself (the router's answer, the API)."""
@@ -12,6 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -179,6 +181,7 @@ def test_owner_journey(page: Page, server: ServerProcess, gql: Gql, shots: Path)
     status = page.get_by_test_id("log-status")
     expect(status).to_contain_text("live")
     marker = f"ui-{uuid.uuid4().hex[:10]}"
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     for i in range(3):
         assert router_get(server, f"/{marker}-{i}").status_code == 200
     expect(page.locator(".log-line", has_text=marker)).to_have_count(3)
@@ -195,6 +198,14 @@ def test_owner_journey(page: Page, server: ServerProcess, gql: Gql, shots: Path)
     page.get_by_role("button", name="Resume").click()
     expect(status).to_contain_text("5 lines")
 
+    # Jump to a time: the lines from then on, not following; then back to live.
+    page.get_by_label("Filter lines (grep)").fill("")
+    page.get_by_label("From").fill(started.strftime("%Y-%m-%dT%H:%M:%S"))
+    expect(status).to_contain_text("history")
+    expect(page.locator(".log-line", has_text=marker)).to_have_count(5)
+    page.get_by_role("button", name="Back to live").click()
+    expect(status).to_contain_text("live")
+
     # Roll back to the first release: the dialog shows where it came from.
     page.goto(server.http_url + SERVICE_PATH)
     expect(page.get_by_test_id("runtime")).to_contain_text("100 %")
@@ -209,6 +220,21 @@ def test_owner_journey(page: Page, server: ServerProcess, gql: Gql, shots: Path)
     expect_phase(page, "HEALTHY")
     serving(server, first)
     page.screenshot(path=shots / "deployment.png", full_page=True)
+
+    # A canary aborted by hand, with a reason: traffic returns to the stable release and
+    # the deployment ends rolled back, saying who and why.
+    deploy_from_ui(page, server, second, "CANARY")
+    expect(page.get_by_role("meter")).to_have_attribute(
+        "aria-valuenow", re.compile(r"[1-9]\d*"), timeout=DEADLINE_S * 2000
+    )
+    page.get_by_test_id("canary-actions").get_by_role("button", name="Abort").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Reason").fill("checkout errors in the canary")
+    dialog.get_by_role("button", name="Abort").click()
+    expect_phase(page, "ROLLED_BACK")
+    expect(page.get_by_test_id("phase")).to_contain_text("checkout errors in the canary")
+    expect(page.get_by_test_id("canary-actions")).to_have_count(0)
+    serving(server, first)
 
     # A refused action shows the server's words and changes nothing.
     before = gql(
