@@ -290,7 +290,7 @@ LOGS_PROBE: Final = r"""
 (() => {
   const b = {
     measuring: false, maxGap: 0, slowFrames: 0, frames: 0, longTasks: 0, longTaskMs: 0,
-    longestTask: 0, last: null, wsLines: 0, wsLastSeq: 0, wsLastAt: null,
+    longestTask: 0, last: null, wsLines: 0, wsMessages: 0, wsLastSeq: 0, wsLastAt: null,
     subscribed: false, shown: null, expect: null, firstAt: null, doneAt: null, baseline: null,
   };
   window.__logs = b;
@@ -339,11 +339,15 @@ LOGS_PROBE: Final = r"""
     constructor(...args) {
       super(...args);
       this.addEventListener('message', (e) => {
-        if (typeof e.data !== 'string' || e.data.indexOf('"logs":{') < 0) return;
-        b.wsLines++;
+        // One line per message (logs) or a batch of them (logBatches).
+        if (typeof e.data !== 'string') return;
+        if (e.data.indexOf('"logs":{') < 0 && e.data.indexOf('"logBatches":{') < 0) return;
+        b.wsMessages++;
         b.wsLastAt = Date.now();
-        const m = /"sequence":(\d+)/.exec(e.data);
-        if (m && Number(m[1]) > b.wsLastSeq) b.wsLastSeq = Number(m[1]);
+        for (const m of e.data.matchAll(/"sequence":(\d+)/g)) {
+          b.wsLines++;
+          if (Number(m[1]) > b.wsLastSeq) b.wsLastSeq = Number(m[1]);
+        }
       });
     }
     send(data) {
@@ -475,7 +479,8 @@ class LiveLogs:
     stored: Stored
     baseline: int  # lines the page showed before the burst (the build's)
     shown: int
-    ws_lines: int  # logs messages that reached the page over the websocket, in all
+    ws_lines: int  # log lines that reached the page over the websocket, in all
+    ws_messages: int  # the websocket messages that carried them
     ws_last_seq: int
     ws_done_s: float  # burst end -> the last logs message reached the page's websocket
     page_first_s: float  # burst start -> first burst line on the page
@@ -592,6 +597,7 @@ async def live_logs(
         baseline=baseline,
         shown=int(probe["shown"] or 0),
         ws_lines=int(probe["wsLines"]),
+        ws_messages=int(probe["wsMessages"]),
         ws_last_seq=int(probe["wsLastSeq"]),
         ws_done_s=probe["wsLastAt"] / 1000 - ended_at if probe["wsLastAt"] else float("nan"),
         page_first_s=first_at - started_at if first_at else float("nan"),
@@ -767,7 +773,7 @@ def report_logs(r: LiveLogs, catch_up_s: float) -> bool:
         f"   page: shows {burst_shown:,} burst lines (+{r.baseline} before it; server has "
         f"{r.stored.total:,} in all, page {r.shown:,}): "
         f"{'none dropped' if none_dropped else 'LINES MISSING OR LAST ROW WRONG'}; "
-        f"over the websocket {r.ws_lines:,} log messages in all (last sequence "
+        f"over the websocket {r.ws_lines:,} lines in {r.ws_messages:,} messages (last sequence "
         f"{r.ws_last_seq:,}, {r.ws_done_s:.2f} s after the last line was printed; server's "
         f"last {r.stored.last_seq:,})"
     )

@@ -46,6 +46,7 @@ ROOT_FIELDS: Final[dict[str, Permission]] = {
     "Mutation.removeMember": Permission.ROLES,
     "Subscription.events": Permission.OBSERVE,
     "Subscription.logs": Permission.OBSERVE,
+    "Subscription.logBatches": Permission.OBSERVE,
     "Subscription.deploymentStatus": Permission.VIEW,
     "Subscription.canaryMetrics": Permission.VIEW,
 }

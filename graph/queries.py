@@ -85,6 +85,18 @@ class LogLine:
         )
 
 
+@strawberry.type(description="Log lines stored together, oldest first.")
+class LogBatch:
+    lines: list[LogLine]
+    cursor: int = strawberry.field(
+        description="The last line's sequence: pass as `after` to resume from here."
+    )
+
+    @classmethod
+    def from_records(cls, records: list[LogRecord]) -> LogBatch:
+        return cls(lines=[LogLine.from_record(r) for r in records], cursor=records[-1].seq)
+
+
 @strawberry.type
 class LogPage:
     lines: list[LogLine]

@@ -8,7 +8,7 @@ from contextlib import aclosing
 import strawberry
 
 from graph.context import Info
-from graph.queries import Event, LogLine
+from graph.queries import Event, LogBatch, LogLine
 from graph.types.guardrails import CanarySample
 from graph.types.nodes import Deployment
 from resolvers import canary as canary_resolvers
@@ -57,6 +57,27 @@ class Subscription:
         ) as stream:
             async for record in stream:
                 yield LogLine.from_record(record)
+
+    @strawberry.subscription(
+        description="The logs subscription in batches: the lines stored together arrive in "
+        "one message (at most 1,000, oldest first), so following a service that writes "
+        "thousands of lines a second costs a message per write, not per line. Same `grep` "
+        "and `after` as `logs`; resume with the last batch's cursor."
+    )
+    async def log_batches(
+        self,
+        info: Info,
+        service_id: strawberry.ID,
+        grep: str | None = None,
+        after: int | None = None,
+    ) -> AsyncGenerator[LogBatch, None]:
+        async with aclosing(
+            log_resolvers.follow_log_batches(
+                info.context.ctx, str(service_id), grep=grep, after=after
+            )
+        ) as stream:
+            async for batch in stream:
+                yield LogBatch.from_records(batch)
 
     @strawberry.subscription(
         description="A deployment as it changes: its phase (queued, building, deploying, "

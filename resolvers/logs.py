@@ -4,6 +4,7 @@ live follow that resumes from a cursor without gaps or repeats."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -91,6 +92,18 @@ async def follow_logs(
     ctx: Context, service_id: str, *, grep: str | None = None, after: int | None = None
 ) -> AsyncGenerator[LogRecord, None]:
     """Lines after ``after`` (None: from now on), then every new one as it is stored."""
+    async with aclosing(follow_log_batches(ctx, service_id, grep=grep, after=after)) as batches:
+        async for batch in batches:
+            for line in batch:
+                yield line
+
+
+async def follow_log_batches(
+    ctx: Context, service_id: str, *, grep: str | None = None, after: int | None = None
+) -> AsyncGenerator[list[LogRecord], None]:
+    """``follow_logs`` as the batches read from the store: never empty, in order, at most
+    ``FOLLOW_PAGE`` lines each. Lines written together arrive together, so a follower of a
+    chatty service costs one message per write rather than one per line."""
     query = await _service_query(ctx, service_id, after=after, grep=grep)
     stream = logs_stream(query.service_id)
     if after is None:
@@ -112,9 +125,8 @@ async def follow_logs(
                     LogQuery(query.service_id, after=cursor, grep=query.grep),
                     FOLLOW_PAGE,
                 )
-            for line in batch:
-                yield line
             if batch:
+                yield batch
                 cursor = batch[-1].seq
             if len(batch) == FOLLOW_PAGE:
                 continue

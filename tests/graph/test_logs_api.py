@@ -566,3 +566,59 @@ async def test_a_line_committed_while_the_subscription_starts_is_delivered(
         stored = await read_lines(session, LogQuery(service.id), 10)
     assert [(r.seq, r.message) for r in stored] == [(1, "written as the follow started")]
     assert (line["sequence"], line["message"]) == (1, "written as the follow started")
+
+
+# -- the logBatches subscription -------------------------------------------------------------
+
+FOLLOW_BATCHES = """
+subscription($id: ID!, $grep: String, $after: Int) {
+  logBatches(serviceId: $id, grep: $grep, after: $after) { cursor lines { sequence message } }
+}
+"""
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_lines_stored_together_arrive_in_one_message(
+    live_server: LiveServer, store: Store, token: str, service: Service, protocol: str
+) -> None:
+    await append(store, service.id, numbered(1, 6))
+    with count_statements(store) as statements:
+        async with GraphQLWebSocket.connect(live_server.ws_url, protocol, auth(token)) as ws:
+            op = await ws.subscribe(FOLLOW_BATCHES, {"id": service.id, "after": 2})
+            replayed = (await ws.next_data(op))["logBatches"]
+            await until_following(statements)
+            await append(store, service.id, numbered(6, 306))
+            await append(store, service.id, ["alone"])
+            big = (await ws.next_data(op))["logBatches"]
+            alone = (await ws.next_data(op))["logBatches"]
+    # History after the cursor comes as one batch, then each write as one message.
+    assert [line["sequence"] for line in replayed["lines"]] == [3, 4, 5]
+    assert replayed["cursor"] == 5
+    assert [line["message"] for line in big["lines"]] == numbered(6, 306)
+    assert big["cursor"] == 305
+    assert alone == {"cursor": 306, "lines": [{"sequence": 306, "message": "alone"}]}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_batches_keep_grep_and_resume_from_their_cursor(
+    live_server: LiveServer,
+    store: Store,
+    hub: EventHub,
+    token: str,
+    service: Service,
+    protocol: str,
+) -> None:
+    await append(store, service.id, ["ERROR one", "fine", "error two"])
+    async with GraphQLWebSocket.connect(live_server.ws_url, protocol, auth(token)) as ws:
+        op = await ws.subscribe(FOLLOW_BATCHES, {"id": service.id, "after": 0, "grep": "error"})
+        first = (await ws.next_data(op))["logBatches"]
+    await until_no_subscribers(hub)
+    await append(store, service.id, ["fine", "Error three"])
+    async with GraphQLWebSocket.connect(live_server.ws_url, protocol, auth(token)) as ws:
+        op = await ws.subscribe(
+            FOLLOW_BATCHES, {"id": service.id, "after": first["cursor"], "grep": "error"}
+        )
+        resumed = (await ws.next_data(op))["logBatches"]
+    assert [line["message"] for line in first["lines"]] == ["ERROR one", "error two"]
+    assert first["cursor"] == 3
+    assert resumed["lines"] == [{"sequence": 5, "message": "Error three"}]

@@ -1,7 +1,7 @@
 // Live logs: the newest lines, then every line as it is written — follow, grep, pause, and
-// jump to a time. Lines arrive on one subscription and are appended once per animation
-// frame, and only the rows in view are rendered, so 1,000 lines a second neither drop nor
-// freeze the page.
+// jump to a time. Lines arrive in batches on one subscription and are appended once per
+// animation frame, and only the rows in view are rendered, so 1,000 lines a second neither
+// drop nor freeze the page.
 
 import { useClient, useQuery } from "@urql/preact";
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -34,9 +34,11 @@ const LogsDocument = graphql(`
   }
 `);
 
+// Batches: the lines stored together come as one message, so a service writing thousands
+// of lines a second costs the server and this page a message per write, not per line.
 const LogsSubscription = graphql(`
   subscription LogsLive($serviceId: ID!, $grep: String, $after: Int) {
-    logs(serviceId: $serviceId, grep: $grep, after: $after) { ...LogLineFields }
+    logBatches(serviceId: $serviceId, grep: $grep, after: $after) { cursor lines { ...LogLineFields } }
   }
 `);
 
@@ -127,7 +129,7 @@ export function LogStream({ serviceId, title, back }: { serviceId: string; title
         if (r.error) setProblem(transportError(r.error));
         else if (r.data) {
           setLive(true);
-          append([r.data.logs]);
+          append(r.data.logBatches.lines);
         }
       });
       unsubscribe = sub.unsubscribe;
