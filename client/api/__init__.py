@@ -104,7 +104,7 @@ from .follow_deployment import (
     FollowDeploymentDeploymentStatus,
     FollowDeploymentDeploymentStatusDeployment,
 )
-from .follow_logs import FollowLogs, FollowLogsLogs
+from .follow_logs import FollowLogs, FollowLogsLogBatches, FollowLogsLogBatchesLines
 from .fragments import (
     CanarySampleView,
     CanarySampleViewCanary,
@@ -334,7 +334,8 @@ __all__ = [
     "FollowDeploymentDeploymentStatus",
     "FollowDeploymentDeploymentStatusDeployment",
     "FollowLogs",
-    "FollowLogsLogs",
+    "FollowLogsLogBatches",
+    "FollowLogsLogBatchesLines",
     "GqlBaseClient",
     "InviteMemberInput",
     "JobRunStatus",

@@ -801,8 +801,10 @@ class EncliiClient(GqlBaseClient):
     ) -> AsyncIterator[FollowLogs]:
         query = gql("""
             subscription FollowLogs($serviceId: ID!, $grep: String, $after: Int) {
-              logs(serviceId: $serviceId, grep: $grep, after: $after) {
-                ...LogLineView
+              logBatches(serviceId: $serviceId, grep: $grep, after: $after) {
+                lines {
+                  ...LogLineView
+                }
               }
             }
 

@@ -1,10 +1,17 @@
+from pydantic import Field
+
 from .base_model import BaseModel
 from .fragments import LogLineView
 
 
 class FollowLogs(BaseModel):
-    logs: "FollowLogsLogs"
+    log_batches: "FollowLogsLogBatches" = Field(alias="logBatches")
 
 
-FollowLogsLogs = LogLineView
+class FollowLogsLogBatches(BaseModel):
+    lines: list["FollowLogsLogBatchesLines"]
+
+
+FollowLogsLogBatchesLines = LogLineView
 FollowLogs.model_rebuild()
+FollowLogsLogBatches.model_rebuild()

@@ -135,12 +135,12 @@ async def keep_following(
     while True:
         try:
             async for update in api.follow_logs(service_id, grep=grep, after=cursor or 0):
-                line = update.logs
-                if cursor is not None and line.sequence <= cursor:
-                    continue  # already printed (a replay overlapping the backlog)
-                if release is None or line.release_id == release:
-                    show(out, line)
-                cursor = line.sequence
+                for line in update.log_batches.lines:
+                    if cursor is not None and line.sequence <= cursor:
+                        continue  # already printed (a replay overlapping the backlog)
+                    if release is None or line.release_id == release:
+                        show(out, line)
+                    cursor = line.sequence
                 delay = RECONNECT_FIRST_S
             reason = "the server ended the stream"
         except ApiUnreachable as exc:
