@@ -178,6 +178,7 @@ from .releases import (
     ReleasesService,
     ReleasesServiceReleases,
     ReleasesServiceReleasesNodes,
+    ReleasesServiceReleasesNodesCreatedByUser,
     ReleasesServiceRuntime,
     ReleasesServiceRuntimeRelease,
 )
@@ -373,6 +374,7 @@ __all__ = [
     "ReleasesService",
     "ReleasesServiceReleases",
     "ReleasesServiceReleasesNodes",
+    "ReleasesServiceReleasesNodesCreatedByUser",
     "ReleasesServiceRuntime",
     "ReleasesServiceRuntimeRelease",
     "RemoveMemberInput",

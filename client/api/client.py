@@ -1107,6 +1107,9 @@ class EncliiClient(GqlBaseClient):
                     digest
                     createdAt
                     createdBy
+                    createdByUser {
+                      displayName
+                    }
                   }
                 }
               }

@@ -38,9 +38,17 @@ class ReleasesServiceReleasesNodes(BaseModel):
     digest: Optional[str]
     created_at: datetime = Field(alias="createdAt")
     created_by: str = Field(alias="createdBy")
+    created_by_user: Optional["ReleasesServiceReleasesNodesCreatedByUser"] = Field(
+        alias="createdByUser"
+    )
+
+
+class ReleasesServiceReleasesNodesCreatedByUser(BaseModel):
+    display_name: str = Field(alias="displayName")
 
 
 Releases.model_rebuild()
 ReleasesService.model_rebuild()
 ReleasesServiceRuntime.model_rebuild()
 ReleasesServiceReleases.model_rebuild()
+ReleasesServiceReleasesNodes.model_rebuild()

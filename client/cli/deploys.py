@@ -249,7 +249,7 @@ def releases(
                         r.status.value.lower(),
                         (r.git_sha or "")[:12],
                         r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                        r.created_by,
+                        r.created_by_user.display_name if r.created_by_user else r.created_by,
                     ]
                     for r in rows
                 ],

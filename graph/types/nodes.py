@@ -45,9 +45,20 @@ from resolvers.identity.rbac import Permission
 from resolvers.pagination import ListSpec
 from resolvers.projects import count_visible_projects, visible_projects
 from store import models
+from store.ids import kind_of
 from store.quantity import format_bytes
 
 GIB = 2**30
+CREATED_BY_USER = (
+    "Who created it, as a person (createdBy holds their ID); null when the platform did, "
+    "as a controller."
+)
+
+
+def creator(info: Info, created_by: str) -> Awaitable[User | None] | None:
+    """The user behind a ``created_by``, batched; None for a controller or a system actor."""
+    user_id = created_by if kind_of(created_by) == "user" else None
+    return related(info, models.User, user_id, User.from_row)
 
 
 def _own_id(view: Any) -> str:
@@ -610,6 +621,10 @@ class Release(Node):
             info, models.ServiceSpecVersion, self._row.spec_version_id, ServiceSpecVersion.from_row
         )
 
+    @strawberry.field(graphql_type="User | None", description=CREATED_BY_USER)
+    def created_by_user(self, info: Info) -> Awaitable[User | None] | None:
+        return creator(info, self._row.created_by)
+
 
 @strawberry.type(description="A status condition, as Kubernetes writes them.")
 class Condition:
@@ -676,6 +691,10 @@ class Deployment(Node):
     @strawberry.field(graphql_type="Service")
     def service(self, info: Info) -> Awaitable[Service | None] | None:
         return related(info, models.Service, self._row.service_id, Service.from_row)
+
+    @strawberry.field(graphql_type="User | None", description=CREATED_BY_USER)
+    def created_by_user(self, info: Info) -> Awaitable[User | None] | None:
+        return creator(info, self._row.created_by)
 
     fix: bool = strawberry.field(
         description="Deployed as a fix: a canary fix may deploy while the error budget is frozen."

@@ -148,6 +148,9 @@ def test_deploy_wait_creates_what_is_missing_builds_deploys_and_routes(
     listed = cli.json("releases", "web", "--env", "stage", "--project", "alpha")
     assert listed["serving"] == second
     assert [r["id"] for r in listed["releases"]] == [second, report["release"]["id"]]
+    assert listed["releases"][0]["createdByUser"] == {"displayName": "Owner"}
+    table = cli.run("releases", "web", "--env", "stage", "--project", "alpha")
+    assert "Owner" in table.stdout and "usr_" not in table.stdout  # people by name
 
     # rollback --wait: the first release answers again, within the same command.
     back = cli.run("rollback", "--wait", cwd=folder)

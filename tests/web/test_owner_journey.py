@@ -209,6 +209,9 @@ def test_owner_journey(page: Page, server: ServerProcess, gql: Gql, shots: Path)
     # Roll back to the first release: the dialog shows where it came from.
     page.goto(server.http_url + SERVICE_PATH)
     expect(page.get_by_test_id("runtime")).to_contain_text("100 %")
+    # People are named, not shown as user IDs.
+    expect(page.get_by_test_id("releases")).to_contain_text("Owner")
+    expect(page.get_by_test_id("releases")).not_to_contain_text("usr_")
     page.screenshot(path=shots / "service.png", full_page=True)
     page.get_by_test_id("service-actions").get_by_role("button", name="Roll back").click()
     dialog = page.get_by_role("dialog")

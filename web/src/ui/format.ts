@@ -50,3 +50,8 @@ export function rate(value: number | null | undefined): string {
   if (value == null) return "—";
   return value >= 10 ? `${Math.round(value)}/s` : `${value.toFixed(2)}/s`;
 }
+
+/** Who made something: the person's name, or the actor as recorded (a controller). */
+export function creator(row: { createdBy: string; createdByUser?: { displayName: string } | null }): string {
+  return row.createdByUser?.displayName ?? row.createdBy;
+}

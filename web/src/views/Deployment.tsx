@@ -11,7 +11,7 @@ import { t } from "../i18n";
 import { Badge } from "../ui/Badge";
 import { Dialog } from "../ui/Dialog";
 import { ErrorNotice } from "../ui/ErrorNotice";
-import { ago, clock, shortId, releaseName } from "../ui/format";
+import { ago, clock, shortId, releaseName, creator } from "../ui/format";
 import { useNow } from "../ui/hooks";
 import { CanaryPanel } from "./deployment/Canary";
 import { AbortMutation, DeploymentDocument, DeploymentStatusSubscription, PauseMutation, PromoteMutation } from "./deployment/documents";
@@ -62,7 +62,7 @@ export function DeploymentView({ id }: { id: string }) {
         <dt>{t("deploy.strategy")}</dt>
         <dd>{d.strategy.toLowerCase().replace("_", "-")}{d.fix ? ` · ${t("deploy.fix")}` : ""}</dd>
         <dt>{t("deploy.by")}</dt>
-        <dd>{d.createdBy}</dd>
+        <dd>{creator(d)}</dd>
         <dt>{t("col.created")}</dt>
         <dd title={d.createdAt}>{clock(d.createdAt)} ({ago(d.createdAt)})</dd>
         {d.finishedAt && (

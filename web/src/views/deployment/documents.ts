@@ -23,6 +23,7 @@ graphql(`
     fix
     generation
     createdBy
+    createdByUser { displayName }
     createdAt
     startedAt
     deadlineAt

@@ -8,14 +8,14 @@ import type { DeploymentStrategy } from "../../gql/graphql";
 import { t } from "../../i18n";
 import { Dialog } from "../../ui/Dialog";
 import { ErrorNotice } from "../../ui/ErrorNotice";
-import { ago, releaseName } from "../../ui/format";
+import { ago, releaseName, creator } from "../../ui/format";
 import { DeployMutation, RollbackMutation, ScaleMutation } from "./documents";
 import { Provenance, type ReleaseRow } from "./Releases";
 
 type Props = { serviceId: string; releases: ReleaseRow[]; servingId: string | null };
 
 function releaseLabel(r: ReleaseRow): string {
-  return `${releaseName(r)} · ${ago(r.createdAt)} · ${r.createdBy}`;
+  return `${releaseName(r)} · ${ago(r.createdAt)} · ${creator(r)}`;
 }
 
 export function DeployButton({ serviceId, releases, servingId }: Props) {

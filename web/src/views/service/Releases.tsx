@@ -3,7 +3,7 @@ import { Link } from "wouter-preact";
 import type { ServiceQuery } from "../../gql/graphql";
 import { t } from "../../i18n";
 import { Badge } from "../../ui/Badge";
-import { ago, shortId, releaseName } from "../../ui/format";
+import { ago, shortId, releaseName, creator } from "../../ui/format";
 
 export type ReleaseRow = NonNullable<ServiceQuery["service"]>["releases"]["nodes"][number];
 export type DeploymentRow = NonNullable<ServiceQuery["service"]>["deployments"]["nodes"][number];
@@ -20,7 +20,7 @@ export function Provenance({ release }: { release: ReleaseRow }) {
       <dt>{t("release.digest")}</dt>
       <dd><code>{release.digest ?? "—"}</code></dd>
       <dt>{t("release.builtBy")}</dt>
-      <dd>{release.createdBy} · {ago(release.createdAt)}</dd>
+      <dd>{creator(release)} · {ago(release.createdAt)}</dd>
       <dt>{t("release.signed")}</dt>
       <dd>{release.signature ? t("yes") : t("no")}</dd>
       {PROVENANCE_KEYS.filter((k) => p[k] != null && p[k] !== "").map((k) => (
@@ -57,7 +57,7 @@ export function ReleasesTable({ releases, serving }: { releases: ReleaseRow[]; s
               <Badge value={r.status} />
               {r.statusReason && <span class="muted small"> {r.statusReason}</span>}
             </td>
-            <td class="muted">{ago(r.createdAt)} · {r.createdBy}</td>
+            <td class="muted">{ago(r.createdAt)} · {creator(r)}</td>
           </tr>
         ))}
       </tbody>
@@ -92,7 +92,7 @@ export function DeploymentsTable({ deployments }: { deployments: DeploymentRow[]
               <code>{d.fromRelease ? releaseName(d.fromRelease) : "∅"}</code> →{" "}
               <code>{releaseName(d.toRelease)}</code>
             </td>
-            <td class="muted">{ago(d.createdAt)} · {d.createdBy}</td>
+            <td class="muted">{ago(d.createdAt)} · {creator(d)}</td>
           </tr>
         ))}
       </tbody>

@@ -26,7 +26,19 @@ export const ServiceDocument = graphql(`
         }
       }
       releases(first: 25) {
-        nodes { id status statusReason gitSha digest signature sbomUri provenance createdAt createdBy }
+        nodes {
+          id
+          status
+          statusReason
+          gitSha
+          digest
+          signature
+          sbomUri
+          provenance
+          createdAt
+          createdBy
+          createdByUser { displayName }
+        }
       }
       deployments(first: 15) {
         nodes {
@@ -38,6 +50,7 @@ export const ServiceDocument = graphql(`
           createdAt
           finishedAt
           createdBy
+          createdByUser { displayName }
           fromRelease { id gitSha }
           toRelease { id gitSha }
         }
