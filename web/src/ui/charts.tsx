@@ -107,6 +107,11 @@ export function BarChart({ bars, height = 150, title }: { bars: Bar[]; height?: 
           );
         })}
       </svg>
+      <figcaption>
+        {(bars[0]?.segments ?? []).map((seg) => (
+          <span key={seg.name} class={`legend ${seg.className}`}>{seg.name}</span>
+        ))}
+      </figcaption>
     </figure>
   );
 }
