@@ -11,6 +11,7 @@ token: the pages hold no data, and the UI signs in from the browser with what
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import logging
 import os
@@ -68,34 +69,45 @@ class SignInOrigins:
     """Where the UI's sign-in connects: the issuer (discovery) and its token endpoint, which
     many providers serve from another host (Google: oauth2.googleapis.com). Read from the
     discovery document once; while the issuer cannot be reached, only its own origin, and
-    another look a minute later."""
+    another look a minute later. A page never waits more than ``WAIT_S`` for the lookup: it
+    goes on in the background, and the next page has its answer."""
 
     RETRY_S: Final = 60.0
+    WAIT_S: Final = 2.0
 
     def __init__(self, oidc: OidcConfig | None) -> None:
         self._issuer = oidc.issuer if oidc is not None else None
         self._found: tuple[str, ...] | None = None
         self._next_try = 0.0
+        self._lookup: asyncio.Task[None] | None = None
 
     def fallback(self) -> tuple[str, ...]:
         origin = _origin(self._issuer) if self._issuer else None
         return (origin,) if origin else ()
 
     async def origins(self) -> tuple[str, ...]:
-        if self._issuer is None:
-            return ()
-        if self._found is not None or time.monotonic() < self._next_try:
-            return self._found or self.fallback()
-        self._next_try = time.monotonic() + self.RETRY_S
+        if self._issuer is None or self._found is not None:
+            return self._found or ()
+        if self._lookup is None and time.monotonic() >= self._next_try:
+            self._next_try = time.monotonic() + self.RETRY_S
+            self._lookup = asyncio.create_task(self._discover(self._issuer))
+        if self._lookup is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.WAIT_S):
+                    await asyncio.shield(self._lookup)
+        return self._found or self.fallback()
+
+    async def _discover(self, issuer: str) -> None:
         try:
-            document = await asyncio.to_thread(fetch_discovery, self._issuer)
+            document = await asyncio.to_thread(fetch_discovery, issuer)
         except Exception as exc:
             log.warning("OIDC discovery for the UI's sign-in failed: %s", exc)
-            return self.fallback()
+            return
+        finally:
+            self._lookup = None
         token = document.get("token_endpoint")
         extra = _origin(token) if isinstance(token, str) else None
         self._found = tuple(dict.fromkeys([*self.fallback(), *([extra] if extra else [])]))
-        return self._found
 
 
 def content_security_policy(sign_in_origins: tuple[str, ...] = ()) -> str:

@@ -23,10 +23,34 @@ from starlette.types import ASGIApp
 from websockets.asyncio.client import ClientConnection, connect
 
 from reconcile.local.processes import free_port as free_port
+from reconcile.local.processes import kill_recorded
 from store.db import Store
 
 REPO = Path(__file__).resolve().parents[1]
 DEADLINE_S = 30.0
+ENCLII_CLI = [sys.executable, "-m", "client.cli.main"]
+
+
+def cli_env(home: Path, api_url: str, token: str, **extra: str) -> dict[str, str]:
+    """The environment an `enclii` subprocess runs in under test: this machine's, without
+    its Enclii settings or locale, pointed at ``api_url`` with ``token``, with profiles under
+    ``home`` (never the real ~/.config) and English, CI-quiet output unless ``extra`` says
+    otherwise."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ENCLII_") and k not in ("LANG", "LC_ALL", "LC_MESSAGES")
+    }
+    env.update(
+        CI="true",
+        LANG="C.UTF-8",
+        XDG_CONFIG_HOME=str(home),
+        ENCLII_DATA_DIR=str(home / "no-local-server"),
+        ENCLII_API_URL=api_url,
+        ENCLII_TOKEN=token,
+    )
+    env.update(extra)
+    return env
 
 
 class GraphQLErrors(AssertionError):
@@ -288,3 +312,15 @@ def start_server_process(
             server.terminate()
             raise AssertionError(f"enclii serve was not ready in {DEADLINE_S}s:\n{server.output()}")
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running_server(root: Path, **options: Any) -> Iterator[ServerProcess]:
+    """A real ``enclii serve`` with its data under ``root``, stopped on the way out with
+    every process its data plane started (router, replicas)."""
+    process = start_server_process(root / "data", **options)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        kill_recorded(root)

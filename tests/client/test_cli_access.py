@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -21,9 +19,8 @@ from resolvers.context import Context
 from store.models import Deployment, DeploymentKind, DeploymentPhase, Service
 from tests.factories import add_deployment, add_release, make_environment, make_project
 from tests.factories import make_service as make_service_row
-from tests.helpers import DEADLINE_S, LiveServer
+from tests.helpers import DEADLINE_S, ENCLII_CLI, LiveServer, cli_env
 
-ENCLII: Final = [sys.executable, "-m", "client.cli.main"]
 EVERYTHING: Final = (
     "deploy, routes, observe, read audit, write project, write environments, manage roles, "
     "read cost"
@@ -50,23 +47,10 @@ class Cli:
 
     async def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         """Run in a thread: the server answers from this test's event loop meanwhile."""
-        variables = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("ENCLII_") and k not in ("LANG", "LC_ALL", "LC_MESSAGES")
-        }
-        variables.update(
-            CI="true",
-            LANG="C.UTF-8",
-            XDG_CONFIG_HOME=str(self.home),
-            ENCLII_DATA_DIR=str(self.home / "no-local-server"),
-            ENCLII_API_URL=f"{self.server.http_url}/graphql",
-            ENCLII_TOKEN=self.token,
-        )
-        variables.update(env)
+        variables = cli_env(self.home, f"{self.server.http_url}/graphql", self.token, **env)
         return await asyncio.to_thread(
             subprocess.run,
-            [*ENCLII, *args],
+            [*ENCLII_CLI, *args],
             cwd=self.home,
             env=variables,
             capture_output=True,

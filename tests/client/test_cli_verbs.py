@@ -10,7 +10,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,10 +20,17 @@ import httpx
 import pytest
 
 from reconcile.local.processes import kill_recorded
-from tests.helpers import DEADLINE_S, REPO, ServerProcess, start_server_process
+from tests.helpers import (
+    DEADLINE_S,
+    ENCLII_CLI,
+    REPO,
+    ServerProcess,
+    cli_env,
+    running_server,
+    start_server_process,
+)
 
 EXAMPLE = REPO / "examples" / "python-web"
-ENCLII = [sys.executable, "-m", "client.cli.main"]
 
 
 @dataclass
@@ -33,27 +39,13 @@ class Cli:
     home: Path  # XDG_CONFIG_HOME: profiles never touch the real one
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("ENCLII_") and k not in ("LANG", "LC_ALL", "LC_MESSAGES")
-        }
-        env.update(
-            CI="true",
-            LANG="C.UTF-8",
-            XDG_CONFIG_HOME=str(self.home),
-            ENCLII_DATA_DIR=str(self.home / "no-local-server"),
-            ENCLII_API_URL=f"{self.server.http_url}/graphql",
-            ENCLII_TOKEN=self.server.token,
-        )
-        env.update(extra)
-        return env
+        return cli_env(self.home, f"{self.server.http_url}/graphql", self.server.token, **extra)
 
     def run(
         self, *args: str, cwd: Path | None = None, stdin: str | None = None, **env: str
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*ENCLII, *args],
+            [*ENCLII_CLI, *args],
             cwd=cwd or self.home,
             env=self.env(**env),
             input=stdin,
@@ -86,13 +78,9 @@ class Cli:
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     root = tmp_path_factory.mktemp("cli")
-    server = start_server_process(root / "data")
     (root / "home").mkdir()
-    try:
+    with running_server(root) as server:
         yield Cli(server, root / "home")
-    finally:
-        server.terminate()
-        kill_recorded(root)
 
 
 def app_folder(tmp_path: Path, project: str, **replace: str) -> Path:
@@ -354,7 +342,7 @@ def test_logs_follow_survives_a_server_restart_without_gaps_or_repeats(tmp_path:
         deployed = cli.run("deploy", "--env", "stage", "--wait", cwd=folder)
         assert deployed.returncode == 0, deployed.stderr
         follower = subprocess.Popen(
-            [*ENCLII, "logs", "-f", "--json", "--tail", "1"],
+            [*ENCLII_CLI, "logs", "-f", "--json", "--tail", "1"],
             cwd=folder,
             env=cli.env(),
             stdout=subprocess.PIPE,

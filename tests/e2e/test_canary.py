@@ -27,8 +27,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from reconcile.local.processes import kill_recorded
-from tests.helpers import DEADLINE_S, GraphQLWebSocket, ServerProcess, start_server_process
+from tests.helpers import DEADLINE_S, GraphQLWebSocket, ServerProcess, running_server
 
 APP = textwrap.dedent(
     """
@@ -165,13 +164,8 @@ class Platform:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp("canary")
-    process = start_server_process(root / "data")
-    try:
+    with running_server(tmp_path_factory.mktemp("canary")) as process:
         yield process
-    finally:
-        process.terminate()
-        kill_recorded(root)
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from reconcile.local.processes import kill_recorded
-from tests.helpers import DEADLINE_S, REPO, ServerProcess, start_server_process
+from tests.helpers import DEADLINE_S, REPO, ServerProcess, running_server
 from tests.web.conftest import Gql, screenshot_dir, sign_in
 
 EXAMPLE = REPO / "examples" / "python-web"
@@ -31,13 +30,8 @@ SERVICE_PATH = "/projects/examples/dev/python-web"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp("ui")
-    process = start_server_process(root / "data")
-    try:
+    with running_server(tmp_path_factory.mktemp("ui")) as process:
         yield process
-    finally:
-        process.terminate()
-        kill_recorded(root)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from reconcile.local.processes import kill_recorded
-from tests.helpers import REPO, ServerProcess, start_server_process
+from tests.helpers import REPO, ServerProcess, running_server
 from tests.web.conftest import Gql, screenshot_dir
 from tests.web.fake_oidc import FakeOidcProvider, Person
 
@@ -35,20 +34,13 @@ def provider() -> Iterator[FakeOidcProvider]:
 def server(
     tmp_path_factory: pytest.TempPathFactory, provider: FakeOidcProvider
 ) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp("sso")
-    process = start_server_process(
-        root / "data",
-        extra_env={
-            "ENCLII_OIDC_ISSUER": provider.url,
-            "ENCLII_OIDC_AUDIENCE": CLIENT_ID,
-            "ENCLII_OIDC_ROLES": "readers=readonly",
-        },
-    )
-    try:
+    oidc = {
+        "ENCLII_OIDC_ISSUER": provider.url,
+        "ENCLII_OIDC_AUDIENCE": CLIENT_ID,
+        "ENCLII_OIDC_ROLES": "readers=readonly",
+    }
+    with running_server(tmp_path_factory.mktemp("sso"), extra_env=oidc) as process:
         yield process
-    finally:
-        process.terminate()
-        kill_recorded(root)
 
 
 @pytest.fixture(scope="module")

@@ -23,5 +23,3 @@ export const ViewerContext = createContext<ViewerInfo | null>(null);
 export function useViewer(): ViewerInfo | null {
   return useContext(ViewerContext);
 }
-
-export type Capabilities = { deploy: boolean; routes: boolean; observe: boolean; readAudit: boolean };
