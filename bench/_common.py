@@ -186,13 +186,14 @@ class Server:
 
 
 @contextmanager
-def server(database_url: str) -> Iterator[Server]:
-    """`enclii serve` as its own process, as in production."""
+def server(database_url: str, *, controllers: bool = True) -> Iterator[Server]:
+    """`enclii serve` as its own process, as in production; without ``controllers``, the
+    same server without the data plane (bench/_api_server.py), for the API alone."""
     with tempfile.TemporaryDirectory(prefix="enclii-bench-data-") as data_dir:
         port = free_port()
         router_port = free_port()
-        process = subprocess.Popen(
-            [
+        if controllers:
+            command = [
                 sys.executable,
                 "-m",
                 "client.cli.main",
@@ -212,10 +213,20 @@ def server(database_url: str) -> Iterator[Server]:
                 "1000000000",
                 "--rate-burst",
                 "1000000000",
-            ],
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-        )
+            ]
+        else:
+            command = [
+                sys.executable,
+                "-m",
+                "bench._api_server",
+                "--data-dir",
+                data_dir,
+                "--port",
+                str(port),
+                "--database-url",
+                database_url,
+            ]
+        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
         srv = Server(process, port, router_port, Path(data_dir))
         try:
             deadline = time.monotonic() + 60

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from graphql import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import StreamExecutionResult
+from strawberry.types.graphql import OperationType
 
+from graph.context import GraphContext
 from resolvers.errors import Failure, Unauthenticated
 
 log = logging.getLogger("enclii.graphql")
@@ -92,3 +94,18 @@ class ErrorCodes(SchemaExtension):
             original_error=original,
             extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
         )
+
+
+class SharedReads(SchemaExtension):
+    """A query's reads share one store session (see store.db.Store.shared_reads): the
+    dashboard's seven statements check out one connection instead of seven. Mutations and
+    subscriptions keep a session per read, because they must see what was just written."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        if execution.operation_type is OperationType.QUERY and isinstance(context, GraphContext):
+            async with context.ctx.store.shared_reads():
+                yield
+        else:
+            yield

@@ -12,7 +12,7 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from resolvers.pagination import ListSpec, Page, PageRequest, count_children, load_pages
-from store.db import Store
+from store.db import Store, select_rows
 from store.models import Base, Release, Runtime, RuntimeStatus, ServiceSpecVersion
 
 T = TypeVar("T", bound=Base)
@@ -31,7 +31,7 @@ async def rows_by_id(store: Store, model: type[T], ids: Sequence[str]) -> list[T
             id_column.in_(bindparam("ids", expanding=True))
         )
     async with store.read() as session:
-        rows = (await session.execute(stmt, {"ids": sorted(set(ids))})).all()
+        rows = await select_rows(session, stmt, {"ids": sorted(set(ids))})
     found = {row.id: cast(T, row) for row in rows}
     return [found.get(i) for i in ids]
 
@@ -53,7 +53,7 @@ async def _newest_per_service(
             (service_column == newest.c[service_column.key]) & (order_column == newest.c.top),
         )
     async with store.read() as session:
-        rows = [cast(T, r) for r in (await session.execute(stmt, {"ids": sorted(set(ids))})).all()]
+        rows = [cast(T, r) for r in await select_rows(session, stmt, {"ids": sorted(set(ids))})]
     found = {getattr(row, "service_id"): row for row in rows}  # noqa: B009
     return [found.get(i) for i in ids]
 
@@ -74,7 +74,7 @@ async def current_runtimes(store: Store, service_ids: Sequence[str]) -> list[Run
     async with store.read() as session:
         rows = [
             cast(Runtime, r)
-            for r in (await session.execute(_LIVE_RUNTIMES, {"ids": sorted(set(service_ids))}))
+            for r in await select_rows(session, _LIVE_RUNTIMES, {"ids": sorted(set(service_ids))})
         ]
     best: dict[str, Runtime] = {}
     for row in rows:

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from resolvers.errors import BadRequest
+from store.db import select_rows
 from store.models import Base
 
 MAX_PAGE: Final = 100
@@ -193,7 +194,7 @@ async def _load_group(
             params[f"after_{i}"] = value
     stmt = _page_statement(spec, after is not None)
     out: dict[str, list[T]] = defaultdict(list)
-    for row in (await session.execute(stmt, params)).all():
+    for row in await select_rows(session, stmt, params):
         out[getattr(row, spec.parent.key)].append(cast(T, row))
     return out
 
@@ -208,6 +209,6 @@ async def count_children(
             .where(spec.parent.in_(bindparam("parent_ids", expanding=True)), *spec.where)
             .group_by(spec.parent)
         )
-    rows = (await session.execute(stmt, {"parent_ids": sorted(set(parent_ids))})).all()
-    counts = {parent: int(n) for parent, n in rows}
+    rows = await select_rows(session, stmt, {"parent_ids": sorted(set(parent_ids))})
+    counts = {row[0]: int(row[1]) for row in rows}
     return [counts.get(p, 0) for p in parent_ids]
