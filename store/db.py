@@ -123,7 +123,7 @@ _SHARED_READS: ContextVar[_SharedReads | None] = ContextVar("enclii_shared_reads
 
 async def select_rows(
     session: AsyncSession, statement: Executable, parameters: dict[str, Any]
-) -> Sequence[Row[Any]]:
+) -> Sequence[Row[*tuple[Any, ...]]]:
     """The rows of a column select, run as Core on the session's connection: the ORM's
     result machinery (entity loading, identity map) is for entities and costs a third of a
     page's read on the hot paths that select plain columns."""
