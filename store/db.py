@@ -13,7 +13,9 @@ SQLite costs more thread hops than the statement itself.
 
 from __future__ import annotations
 
+import keyword
 import time
+from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Executable, Row, event
+from sqlalchemy import Executable, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -123,12 +125,33 @@ _SHARED_READS: ContextVar[_SharedReads | None] = ContextVar("enclii_shared_reads
 
 async def select_rows(
     session: AsyncSession, statement: Executable, parameters: dict[str, Any]
-) -> Sequence[Row[*tuple[Any, ...]]]:
-    """The rows of a column select, run as Core on the session's connection: the ORM's
-    result machinery (entity loading, identity map) is for entities and costs a third of a
-    page's read on the hot paths that select plain columns."""
+) -> Sequence[Any]:
+    """The rows of a column select, as named tuples (``row.id``, ``row[0]``).
+
+    Run as Core on the session's connection: the ORM's result machinery (entity loading,
+    identity map) is for entities, and cost a third of a page's read. Named tuples because
+    reading a column of a SQLAlchemy Row by name costs about 0.4 µs and of a named tuple
+    0.02 µs: a view built from a 14-column row read them in 5 µs, and a dashboard builds
+    800 views."""
     connection = await session.connection()
-    return (await connection.execute(statement, parameters)).all()
+    result = await connection.execute(statement, parameters)
+    shape = _row_shape(tuple(result.keys()))
+    rows = result.all()
+    return rows if shape is None else list(map(shape._make, rows))
+
+
+_ROW_SHAPES: dict[tuple[str, ...], type[tuple[Any, ...]] | None] = {}
+
+
+def _row_shape(keys: tuple[str, ...]) -> Any:
+    """A named tuple class for rows with these column names; None when the names cannot
+    be attributes of one (then the SQLAlchemy rows are returned as they are)."""
+    if keys not in _ROW_SHAPES:
+        valid = len(set(keys)) == len(keys) and all(
+            k.isidentifier() and not k.startswith("_") and not keyword.iskeyword(k) for k in keys
+        )
+        _ROW_SHAPES[keys] = namedtuple("Row", keys) if valid else None
+    return _ROW_SHAPES[keys]
 
 
 class Store:

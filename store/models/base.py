@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -50,6 +51,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        general = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or general is None:
+            return general
+
+        def from_sqlite(value: Any) -> datetime | None:
+            # SQLite holds UTC as ISO text without an offset (see process_bind_param).
+            # Parsing it with the offset attached is one C call; parsing, then labelling
+            # the zone with replace(), is five times slower, and a page of 200 services
+            # reads 2,000 of them.
+            if type(value) is str:
+                try:
+                    return datetime.fromisoformat(value + "+00:00")
+                except ValueError:
+                    pass
+            return general(value)
+
+        return from_sqlite
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
