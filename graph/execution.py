@@ -29,14 +29,17 @@ from typing import Any, Final
 
 import strawberry
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
     GraphQLFieldResolver,
+    GraphQLID,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLString,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -58,6 +61,7 @@ class LeafPlan:
     attribute: str
     coerce: Any  # the leaf type's coerce_output_value
     nullable: bool
+    unchanged: type | None  # values of exactly this type coerce to themselves
 
 
 def leaf_plan(field: GraphQLField) -> LeafPlan | None:
@@ -68,13 +72,29 @@ def leaf_plan(field: GraphQLField) -> LeafPlan | None:
     if not getattr(field.resolve, "_is_default", False):
         return None
     definition = (field.extensions or {}).get(DEFINITION)
-    if not isinstance(definition, StrawberryField) or definition.default_resolver is not getattr:
+    if (
+        not isinstance(definition, StrawberryField)
+        or definition.default_resolver is not getattr
+        # Strawberry marks a field without a resolver as default even when permission
+        # classes or field extensions guard it: those must run.
+        or not definition.is_basic_field
+        or definition.permission_classes
+    ):
         return None
     nullable = not isinstance(field.type, GraphQLNonNull)
     leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
     if not isinstance(leaf, (GraphQLScalarType, GraphQLEnumType)):
         return None
-    return LeafPlan(definition.python_name, leaf.coerce_output_value, nullable)
+    return LeafPlan(definition.python_name, leaf.coerce_output_value, nullable, UNCHANGED.get(leaf))
+
+
+# graphql-core's String and ID give a str back as it is, and Boolean a bool; Int and Float
+# check a range, and custom scalars may do anything.
+UNCHANGED: Final[dict[GraphQLScalarType | GraphQLEnumType, type]] = {
+    GraphQLString: str,
+    GraphQLID: str,
+    GraphQLBoolean: bool,
+}
 
 
 # Argument types Strawberry hands to a resolver as graphql-core coerced them.
@@ -118,7 +138,8 @@ def direct_call(field: GraphQLField, schema: strawberry.Schema) -> DirectCall | 
         or definition.is_subscription
         or definition.is_async
         or getattr(field.resolve, "__name__", "") != "_resolver"  # Strawberry's sync wrapper
-        or schema.schema_converter._exception_handler_specs
+        # Handlers turn exceptions into union members; unknown to this Strawberry: unsure.
+        or getattr(schema.schema_converter, "_exception_handler_specs", True)
         or not callable(resolver.wrapped_func)
     ):
         return None
@@ -143,21 +164,39 @@ def direct_call(field: GraphQLField, schema: strawberry.Schema) -> DirectCall | 
     )
 
 
-class DirectCalls:
-    """graphql-core's middleware seam, used to swap Strawberry's wrapper for the direct
-    call on the fields that have one (and only when there is no real middleware)."""
+class FastPaths:
+    """What the fast paths know of one schema, kept on the schema so that it goes with it:
+    each field's leaf plan and each resolver's direct call. It is also graphql-core's
+    middleware seam, used to swap Strawberry's wrapper for the direct call on the fields
+    that have one (only when there is no real middleware)."""
 
     def __init__(self, schema: GraphQLSchema) -> None:
         strawberry_schema = schema._strawberry_schema  # type: ignore[attr-defined]
-        # id(resolve function) -> (the function, its direct call): resolve functions are
-        # per-field closures that live as long as the schema.
+        # id(resolve function) -> (the function, its direct call); id(field) -> (the
+        # field, its plan). Fields are unhashable (they define __eq__); both live as long
+        # as the schema, and are kept here to be sure of the ids.
         self._calls: dict[int, tuple[GraphQLFieldResolver, DirectCall]] = {}
+        self._leaves: dict[int, tuple[GraphQLField, LeafPlan | None]] = {}
         for named in schema.type_map.values():
             if isinstance(named, GraphQLObjectType) and not named.name.startswith("__"):
                 for field in named.fields.values():
                     call = direct_call(field, strawberry_schema)
                     if call is not None and field.resolve is not None:
                         self._calls[id(field.resolve)] = (field.resolve, call)
+
+    @staticmethod
+    def of(schema: GraphQLSchema) -> FastPaths:
+        known = getattr(schema, "_enclii_fast_paths", None)
+        if not isinstance(known, FastPaths):
+            known = FastPaths(schema)
+            schema._enclii_fast_paths = known  # type: ignore[attr-defined]
+        return known
+
+    def leaf_plan(self, field: GraphQLField) -> LeafPlan | None:
+        known = self._leaves.get(id(field))
+        if known is None or known[0] is not field:
+            known = self._leaves[id(field)] = (field, leaf_plan(field))
+        return known[1]
 
     def get_field_resolver(self, resolve: GraphQLFieldResolver) -> GraphQLFieldResolver:
         known = self._calls.get(id(resolve))
@@ -166,25 +205,11 @@ class DirectCalls:
         return resolve
 
 
-_DIRECT_CALLS: dict[int, tuple[GraphQLSchema, DirectCalls]] = {}
-
-
-def direct_calls(schema: GraphQLSchema) -> DirectCalls:
-    known = _DIRECT_CALLS.get(id(schema))
-    if known is None or known[0] is not schema:
-        known = _DIRECT_CALLS[id(schema)] = (schema, DirectCalls(schema))
-    return known[1]
-
-
 # A selection's fields in order, each with its leaf plan (None: the general path).
 Steps = tuple[tuple[str, FieldDetailsList, LeafPlan | None], ...]
 
 
 class Executor(StrawberryGraphQLCoreExecutionContext):
-    # id(GraphQLField) -> (the field, its plan). Fields are unhashable (they define __eq__)
-    # and live as long as the schema that holds them; the field is kept to be sure.
-    _leaf_plans: dict[int, tuple[GraphQLField, LeafPlan | None]] = {}
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Per operation: id(grouped field set) -> (the set, its steps or None). graphql-core
@@ -196,18 +221,13 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         # extension with a resolve hook), which must see every field.
         self._fast = middleware is None or not middleware.middlewares
         if self._fast:
-            self.middleware_manager = direct_calls(self.schema)  # type: ignore[assignment]
+            self.middleware_manager = FastPaths.of(self.schema)  # type: ignore[assignment]
 
     def _plan(self, parent_type: GraphQLObjectType, fields: GroupedFieldSet) -> Steps | None:
         steps = []
         for response_name, field_details_list in fields.items():
             field = parent_type.fields.get(field_details_list[0].node.name.value)
-            plan = None
-            if field is not None:
-                known = self._leaf_plans.get(id(field))
-                if known is None or known[0] is not field:
-                    known = self._leaf_plans[id(field)] = (field, leaf_plan(field))
-                plan = known[1]
+            plan = None if field is None else FastPaths.of(self.schema).leaf_plan(field)
             steps.append((response_name, field_details_list, plan))
         if all(plan is None for _, _, plan in steps):
             return None
@@ -241,8 +261,14 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         try:
             for response_name, field_details_list, plan in steps:
                 if plan is not None:
-                    # Undefined: no such attribute, which String would coerce to "Undefined".
-                    value = getattr(source_value, plan.attribute, Undefined)
+                    try:
+                        # Undefined: no such attribute (String would coerce it to text).
+                        value = getattr(source_value, plan.attribute, Undefined)
+                    except Exception:  # a property that raised: reported at its field
+                        value = Undefined
+                    if type(value) is plan.unchanged:
+                        results[response_name] = value
+                        continue
                     if value is None:
                         if plan.nullable:
                             results[response_name] = None

@@ -215,8 +215,16 @@ class Store:
             shared.busy = True
             try:
                 yield shared.session
+            except BaseException:
+                # A failed or cancelled statement can leave the transaction unusable
+                # (PostgreSQL refuses every statement after an error in it): the reads
+                # after this one get sessions of their own.
+                shared.open = False
+                raise
             finally:
                 shared.busy = False
+                if not shared.open:  # retired, or its block ended while this read ran
+                    await shared.session.close()
             return
         async with self._read_sessions() as session:
             yield session
@@ -230,15 +238,18 @@ class Store:
         if _SHARED_READS.get() is not None:
             yield
             return
-        async with self._read_sessions() as session:
-            shared = _SharedReads(self, session)
-            token = _SHARED_READS.set(shared)
-            try:
-                yield
-            finally:
-                # A task started inside may outlive the block: it gets sessions of its own.
-                shared.open = False
-                _SHARED_READS.reset(token)
+        session = self._read_sessions()
+        shared = _SharedReads(self, session)
+        token = _SHARED_READS.set(shared)
+        try:
+            yield
+        finally:
+            # A task started inside may outlive the block: its later reads get sessions of
+            # their own, and a read it is in the middle of closes the session when done.
+            shared.open = False
+            _SHARED_READS.reset(token)
+            if not shared.busy:
+                await session.close()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
