@@ -37,7 +37,7 @@ DOCUMENT_CACHE_SIZE: Final = 256
 # The depth and alias rules are built once. Strawberry's QueryDepthLimiter and
 # MaxAliasesLimiter each make a new rule class per instance, that is per request; the rules
 # are part of ValidationCache's key, so with them every request missed the cache and was
-# validated again (a quarter of the dashboard query's time).
+# validated again (5 ms of the dashboard query's 54 on a 2 vCPU Xeon).
 QUERY_LIMIT_RULES: Final = (depth_limit(MAX_DEPTH, None), alias_limit(MAX_ALIASES))
 
 

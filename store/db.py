@@ -13,6 +13,7 @@ SQLite costs more thread hops than the statement itself.
 
 from __future__ import annotations
 
+import json
 import keyword
 import time
 from collections import namedtuple
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
 from sqlalchemy import Executable, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
@@ -154,6 +156,16 @@ def _row_shape(keys: tuple[str, ...]) -> Any:
     return _ROW_SHAPES[keys]
 
 
+def _loads_json(text: str | bytes) -> Any:
+    """JSON columns are read with orjson, several times faster than json (a dashboard reads
+    the provenance of 200 releases). What json would read and orjson refuses (NaN,
+    Infinity) is still read."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 class Store:
     """Engines and sessions for one database. Create one per process and ``close()`` it."""
 
@@ -170,10 +182,20 @@ class Store:
                 )
             Path(database).parent.mkdir(parents=True, exist_ok=True)
             self._write_engine = create_async_engine(
-                self.url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S
+                self.url,
+                echo=echo,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=POOL_TIMEOUT_S,
+                json_deserializer=_loads_json,
             )
             self._read_engine = create_async_engine(
-                self.url, echo=echo, pool_size=8, max_overflow=8, pool_timeout=POOL_TIMEOUT_S
+                self.url,
+                echo=echo,
+                pool_size=8,
+                max_overflow=8,
+                pool_timeout=POOL_TIMEOUT_S,
+                json_deserializer=_loads_json,
             )
             _configure_sqlite(self._write_engine, immediate=True)
             _configure_sqlite(self._read_engine, immediate=False)
@@ -185,6 +207,7 @@ class Store:
                 max_overflow=10,
                 pool_timeout=POOL_TIMEOUT_S,
                 pool_pre_ping=True,
+                json_deserializer=_loads_json,
                 connect_args={"server_settings": {"application_name": "enclii-api"}},
             )
             self._read_engine = self._write_engine
