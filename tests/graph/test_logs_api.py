@@ -588,8 +588,10 @@ async def test_lines_stored_together_arrive_in_one_message(
             replayed = (await ws.next_data(op))["logBatches"]
             await until_following(statements)
             await append(store, service.id, numbered(6, 306))
-            await append(store, service.id, ["alone"])
             big = (await ws.next_data(op))["logBatches"]
+            # Only after the first batch came: a follower that reads after both writes
+            # rightly sends all it finds in one message, so back-to-back writes would race.
+            await append(store, service.id, ["alone"])
             alone = (await ws.next_data(op))["logBatches"]
     # History after the cursor comes as one batch, then each write as one message.
     assert [line["sequence"] for line in replayed["lines"]] == [3, 4, 5]
