@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import re
 import time
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -156,10 +157,19 @@ def _row_shape(keys: tuple[str, ...]) -> Any:
     return _ROW_SHAPES[keys]
 
 
+# 19 digits or more in a row: maybe an integer beyond 64 bits, which orjson would read as a
+# float and lose digits of; json keeps it exact.
+_LONG_NUMBER: Final = re.compile(r"\d{19}")
+
+
 def _loads_json(text: str | bytes) -> Any:
     """JSON columns are read with orjson, several times faster than json (a dashboard reads
-    the provenance of 200 releases). What json would read and orjson refuses (NaN,
-    Infinity) is still read."""
+    the provenance of 200 releases), unless they hold a number orjson would not read
+    exactly. What json would read and orjson refuses (NaN, Infinity) is still read."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    if _LONG_NUMBER.search(text):
+        return json.loads(text)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
