@@ -226,14 +226,15 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         # Strawberry always passes a manager; it matters when it holds middleware (a schema
         # extension with a resolve hook), which must see every field.
         self._fast = middleware is None or not middleware.middlewares
+        self._paths = FastPaths.of(self.schema)
         if self._fast:
-            self.middleware_manager = FastPaths.of(self.schema)  # type: ignore[assignment]
+            self.middleware_manager = self._paths  # type: ignore[assignment]
 
     def _plan(self, parent_type: GraphQLObjectType, fields: GroupedFieldSet) -> Steps | None:
         steps = []
         for response_name, field_details_list in fields.items():
             field = parent_type.fields.get(field_details_list[0].node.name.value)
-            plan = None if field is None else FastPaths.of(self.schema).leaf_plan(field)
+            plan = None if field is None else self._paths.leaf_plan(field)
             steps.append((response_name, field_details_list, plan))
         if all(plan is None for _, _, plan in steps):
             return None

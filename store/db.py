@@ -191,22 +191,15 @@ class Store:
                     "give a file path (sqlite:///PATH)"
                 )
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            common: dict[str, Any] = {
+                "echo": echo,
+                "pool_timeout": POOL_TIMEOUT_S,
+                "json_deserializer": _loads_json,
+            }
             self._write_engine = create_async_engine(
-                self.url,
-                echo=echo,
-                pool_size=1,
-                max_overflow=0,
-                pool_timeout=POOL_TIMEOUT_S,
-                json_deserializer=_loads_json,
+                self.url, pool_size=1, max_overflow=0, **common
             )
-            self._read_engine = create_async_engine(
-                self.url,
-                echo=echo,
-                pool_size=8,
-                max_overflow=8,
-                pool_timeout=POOL_TIMEOUT_S,
-                json_deserializer=_loads_json,
-            )
+            self._read_engine = create_async_engine(self.url, pool_size=8, max_overflow=8, **common)
             _configure_sqlite(self._write_engine, immediate=True)
             _configure_sqlite(self._read_engine, immediate=False)
         else:

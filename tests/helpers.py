@@ -20,10 +20,14 @@ import httpx
 import uvicorn
 from sqlalchemy import event
 from starlette.types import ASGIApp
+from strawberry.types import ExecutionResult
 from websockets.asyncio.client import ClientConnection, connect
 
+from graph.context import GraphContext
+from graph.schema import schema
 from reconcile.local.processes import free_port as free_port
 from reconcile.local.processes import kill_recorded
+from resolvers.context import Context
 from store.db import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +61,18 @@ class GraphQLErrors(AssertionError):
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__(json.dumps(errors, indent=2))
         self.errors = errors
+
+
+async def execute_in_process(
+    ctx: Context, query: str, variables: dict[str, Any] | None = None
+) -> ExecutionResult:
+    """Run a document through Enclii's schema in this process, as ``ctx``'s actor: no HTTP,
+    no authentication gate."""
+    return await schema.execute(
+        query,
+        variable_values=variables,
+        context_value=GraphContext(ctx=ctx, request=None, response=None),
+    )
 
 
 @dataclass

@@ -26,12 +26,12 @@ from strawberry.types import ExecutionContext as StrawberryExecutionContext
 from strawberry.types import ExecutionResult
 
 from bench.graphql_dashboard import DASHBOARD
-from graph.context import GraphContext
 from graph.execution import Executor
 from graph.schema import build_schema
 from graph.schema import schema as enclii_schema
 from resolvers.context import Context
 from tests.factories import add_release, add_runtime, make_environment, make_project, make_service
+from tests.helpers import execute_in_process
 
 BASE: Final = StrawberryGraphQLCoreExecutionContext
 
@@ -722,21 +722,6 @@ def test_the_enclii_schema_executes_with_the_fast_executor() -> None:
     assert build_schema().execution_context_class is Executor
 
 
-class Recorder(SchemaExtension):
-    seen: list[tuple[str | int, ...]] = []
-
-    def resolve(
-        self,
-        _next: Callable[..., Any],
-        root: Any,
-        info: GraphQLResolveInfo[Any],
-        *args: Any,
-        **kw: Any,
-    ) -> Any:
-        Recorder.seen.append(tuple(info.path.as_list()))
-        return _next(root, info, *args, **kw)
-
-
 PROJECT: Final = "query P($slug: String!) { project(slug: $slug) { id name slug createdAt } }"
 
 
@@ -745,13 +730,13 @@ async def test_middleware_on_the_enclii_schema_sees_every_field(
 ) -> None:
     project = await make_project(ctx, "shop")
     expected = await _execute(ctx, PROJECT)
-    monkeypatch.setattr(enclii_schema, "extensions", (*enclii_schema.extensions, Recorder))
-    Recorder.seen = []
+    monkeypatch.setattr(enclii_schema, "extensions", (*enclii_schema.extensions, SeeEveryField))
+    SeeEveryField.seen = []
     got = await _execute(ctx, PROJECT)
     assert got == expected
     assert got["data"]["project"]["id"] == project.id
     assert got["data"]["project"]["name"] == "Shop"
-    assert [p for p in Recorder.seen if p[0] == "project"] == [
+    assert [p for p in SeeEveryField.seen if p[0] == "project"] == [
         ("project",),
         ("project", "id"),
         ("project", "name"),
@@ -761,11 +746,7 @@ async def test_middleware_on_the_enclii_schema_sees_every_field(
 
 
 async def _execute(ctx: Context, query: str, **variables: Any) -> dict[str, Any]:
-    result = await enclii_schema.execute(
-        query,
-        variable_values=variables or {"slug": "shop"},
-        context_value=GraphContext(ctx=ctx, request=None, response=None),
-    )
+    result = await execute_in_process(ctx, query, variables or {"slug": "shop"})
     # JSON, as the client gets it: the comparison sees exactly what would be sent.
     body = {"data": result.data, "errors": [e.formatted for e in result.errors or []]}
     loaded: dict[str, Any] = json.loads(json.dumps(body))

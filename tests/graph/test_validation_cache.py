@@ -16,9 +16,9 @@ from graphql import DocumentNode, GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, ValidationCache
 from strawberry.types import ExecutionResult
 
-from graph.context import GraphContext
-from graph.schema import MAX_ALIASES, MAX_DEPTH, QUERY_LIMIT_RULES, QueryLimits, schema
+from graph.schema import MAX_ALIASES, MAX_DEPTH, QUERY_LIMIT_RULES, QueryLimits
 from resolvers.context import Context
+from tests.helpers import execute_in_process
 
 Validations = list[str]  # the operation name of each document graphql-core validated
 
@@ -49,12 +49,6 @@ def _unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
-async def _execute(ctx: Context, document: str) -> ExecutionResult:
-    return await schema.execute(
-        document, context_value=GraphContext(ctx=ctx, request=None, response=None)
-    )
-
-
 def _messages(result: ExecutionResult) -> list[str]:
     return [error.message for error in result.errors or []]
 
@@ -62,8 +56,8 @@ def _messages(result: ExecutionResult) -> list[str]:
 async def test_the_same_document_is_validated_once(ctx: Context, validations: Validations) -> None:
     name = _unique("Viewer")
     document = f"query {name} {{ viewer {{ user {{ id displayName }} }} }}"
-    first = await _execute(ctx, document)
-    second = await _execute(ctx, document)
+    first = await execute_in_process(ctx, document)
+    second = await execute_in_process(ctx, document)
     assert first.errors is None and second.errors is None
     assert first.data == second.data
     assert first.data is not None and first.data["viewer"]["user"]["id"] == ctx.actor.id
@@ -72,7 +66,9 @@ async def test_the_same_document_is_validated_once(ctx: Context, validations: Va
     # Another document is another key: validated, once too.
     other = _unique("Viewer")
     for _ in range(3):
-        assert (await _execute(ctx, f"query {other} {{ viewer {{ user {{ id }} }} }}")).data
+        assert (
+            await execute_in_process(ctx, f"query {other} {{ viewer {{ user {{ id }} }} }}")
+        ).data
     assert validations == [name, other]
 
 
@@ -128,14 +124,14 @@ async def test_the_depth_limit_refuses_deeper_documents_every_time(
     ctx: Context, validations: Validations
 ) -> None:
     at_limit = _unique("AtLimit")
-    result = await _execute(ctx, _deep(at_limit, MAX_DEPTH))
+    result = await execute_in_process(ctx, _deep(at_limit, MAX_DEPTH))
     assert result.errors is None
     assert result.data == {"project": None}
 
     too_deep = _unique("TooDeep")
     document = _deep(too_deep, MAX_DEPTH + 1)
     for _ in range(2):  # the second answer comes from the cache, errors and all
-        result = await _execute(ctx, document)
+        result = await execute_in_process(ctx, document)
         assert result.data is None
         assert _messages(result) == [f"'{too_deep}' exceeds maximum operation depth of {MAX_DEPTH}"]
         assert result.errors is not None
@@ -147,14 +143,14 @@ async def test_the_alias_limit_refuses_more_aliases_every_time(
     ctx: Context, validations: Validations
 ) -> None:
     at_limit = _unique("AtLimit")
-    result = await _execute(ctx, _aliases(at_limit, MAX_ALIASES))
+    result = await execute_in_process(ctx, _aliases(at_limit, MAX_ALIASES))
     assert result.errors is None
     assert result.data == {f"a{i}": "Query" for i in range(MAX_ALIASES)}
 
     too_many = _unique("TooMany")
     document = _aliases(too_many, MAX_ALIASES + 1)
     for _ in range(2):
-        result = await _execute(ctx, document)
+        result = await execute_in_process(ctx, document)
         assert result.data is None
         assert _messages(result) == [f"{MAX_ALIASES + 1} aliases found. Allowed: {MAX_ALIASES}"]
     assert validations == [at_limit, too_many]

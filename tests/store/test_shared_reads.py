@@ -15,13 +15,12 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from graph.context import GraphContext
 from graph.extensions import SharedReads
 from graph.schema import schema
 from resolvers.context import Context
 from store.db import Store
 from tests.factories import add_release, add_runtime, make_environment, make_project, make_service
-from tests.helpers import DEADLINE_S, count_statements
+from tests.helpers import DEADLINE_S, count_statements, execute_in_process
 
 
 @dataclass
@@ -280,11 +279,7 @@ async def _seed(ctx: Context) -> None:
 
 
 async def _execute(ctx: Context, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    result = await schema.execute(
-        query,
-        variable_values=variables,
-        context_value=GraphContext(ctx=ctx, request=None, response=None),
-    )
+    result = await execute_in_process(ctx, query, variables)
     assert result.errors is None, result.errors
     assert result.data is not None
     return result.data
