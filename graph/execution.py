@@ -7,212 +7,101 @@ resolver, asks twice whether the result is awaitable and walks the type wrappers
 complete it, about 5 µs a field on a 2.6 GHz core. A field with no resolver of its own and a
 scalar or enum type needs none of that: read the attribute and coerce it.
 
-The fast path only ever takes the value it is sure of. Anything else (null, an awaitable,
-a value the type refuses) goes the general way, so results and errors are exactly
-graphql-core's; tests/graph/test_execution.py checks this against the unmodified executor.
+The next most common are links: a field whose value is an object, or a list of objects,
+of one object type (a service's ``latestRelease``, a connection's ``nodes``); the dashboard
+has 800 links and 1,000 objects. When its resolver is a plain attribute or a direct call
+(below), the link is resolved here and its object goes straight to its fields: no resolve
+info unless the resolver reads it, no walk through the type wrappers, and one loop for the
+items of a list.
 
 Fields with a resolver of their own go through Strawberry's resolver wrapper, which
 converts every argument, builds its Info and chains field extensions, about 8 µs a call;
 the dashboard calls 600 of them. A resolver with no extensions, no exception handlers and
 only scalar arguments (which Strawberry passes through unconverted) is called directly
-instead, with the same arguments, through graphql-core's middleware seam.
+instead, with the same arguments (graph.plans).
 
-An object of its own type, outside ``@defer``, goes straight to its fields, skipping four
-graphql-core calls that only pass it on.
+The fast paths only ever take the value they are sure of. Anything else (null in a
+non-null field, an awaitable, an exception, a value the type refuses) goes graphql-core's
+way, so results and errors are exactly graphql-core's; tests/graph/test_execution.py checks
+this against the unmodified executor. Middleware (a schema extension with a resolve hook)
+must see every field, so it switches the fast paths off, and so does ``@defer``.
 
-This overrides graphql-core's ``execute_fields`` (3.3), whose general branch it repeats, and
-``complete_value``. If Strawberry stops marking default resolvers, renames its resolver
-wrapper or its exception handlers, the fast paths for them switch themselves off.
+This overrides graphql-core's ``execute_fields`` (3.3), whose general branch it repeats,
+and ``complete_value``, and repeats the error handling of its ``execute_field`` and
+``complete_iterable_value`` for the links it completes itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 from typing import Any, Final
 
-import strawberry
 from graphql import (
-    GraphQLBoolean,
-    GraphQLEnumType,
     GraphQLField,
-    GraphQLFieldResolver,
-    GraphQLID,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
-    GraphQLScalarType,
-    GraphQLSchema,
-    GraphQLString,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.execution.executor import to_nodes
+from graphql.execution.values import get_argument_values
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.base import StrawberryOptional
-from strawberry.types.field import StrawberryField
 
-DEFINITION: Final = GraphQLCoreConverter.DEFINITION_BACKREF
-# Values that are never awaitable; for any other type the awaitable check runs.
-PLAIN_TYPES: Final = frozenset({str, int, float, bool, datetime})
+from graph.plans import PLAIN_TYPES, FastPaths, LeafPlan, LinkShape
+
+# Path is a named tuple whose constructor is a Python function; the tuple's own is not.
+_new_path: Final = partial(tuple.__new__, Path)
 
 
 @dataclass(frozen=True, slots=True)
-class LeafPlan:
-    """How to resolve a plain leaf field without the general machinery."""
+class LinkPlan:
+    """A link in one operation: its shape, its arguments (fixed for the operation, as its
+    variables are) and the fields selected on its objects."""
 
-    attribute: str
-    coerce: Any  # the leaf type's coerce_output_value
-    nullable: bool
-    unchanged: type | None  # values of exactly this type coerce to themselves
-
-
-def leaf_plan(field: GraphQLField) -> LeafPlan | None:
-    """The plan for ``field`` when it is a plain attribute of a scalar or enum type, else
-    None. A field qualifies only when Strawberry itself would read the attribute without
-    an info object: its resolver is marked as the default one (no resolver, no field
-    extensions, no permission classes, no exception handlers)."""
-    if not getattr(field.resolve, "_is_default", False):
-        return None
-    definition = (field.extensions or {}).get(DEFINITION)
-    if (
-        not isinstance(definition, StrawberryField)
-        or definition.default_resolver is not getattr
-        # Strawberry marks a field without a resolver as default even when permission
-        # classes or field extensions guard it: those must run.
-        or not definition.is_basic_field
-        or definition.permission_classes
-    ):
-        return None
-    nullable = not isinstance(field.type, GraphQLNonNull)
-    leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-    if not isinstance(leaf, (GraphQLScalarType, GraphQLEnumType)):
-        return None
-    return LeafPlan(definition.python_name, leaf.coerce_output_value, nullable, UNCHANGED.get(leaf))
+    shape: LinkShape
+    arguments: dict[str, Any]
+    fields: GroupedFieldSet
 
 
-# graphql-core's String and ID give a str back as it is, and Boolean a bool; Int and Float
-# check a range, and custom scalars may do anything.
-UNCHANGED: Final[dict[GraphQLScalarType | GraphQLEnumType, type]] = {
-    GraphQLString: str,
-    GraphQLID: str,
-    GraphQLBoolean: bool,
-}
+# A selection's fields in order, each with its plan (None: the general path).
+Steps = tuple[tuple[str, FieldDetailsList, LeafPlan | LinkPlan | None], ...]
 
 
-# Argument types Strawberry hands to a resolver as graphql-core coerced them.
-PASSED_THROUGH: Final[tuple[object, ...]] = (int, str, float, bool, strawberry.ID)
+class LazyInfo:
+    """A resolve info made only when a resolver reads it: most resolvers on the fast path
+    return a value their parent prefetched and never look."""
 
+    __slots__ = ("_details", "_executor", "_field", "_info", "_parent", "_path")
 
-@dataclass(frozen=True, slots=True)
-class DirectCall:
-    """A field's own resolver, called the way Strawberry would call it."""
+    def __init__(
+        self,
+        executor: Executor,
+        field: GraphQLField,
+        details: FieldDetailsList,
+        parent: GraphQLObjectType,
+        path: Path,
+    ) -> None:
+        self._executor = executor
+        self._field = field
+        self._details = details
+        self._parent = parent
+        self._path = path
+        self._info: GraphQLResolveInfo[Any] | None = None
 
-    field: StrawberryField
-    function: Callable[..., Any]
-    parameters: dict[str, str]  # GraphQL argument name -> the function's parameter
-    pass_self: bool
-    source_as: tuple[str, ...]  # parameters that receive the source (root, parent)
-    info_as: str | None
-    info_class: Callable[..., Any]
+    def real(self) -> GraphQLResolveInfo[Any]:
+        if self._info is None:
+            self._info = self._executor.build_resolve_info(
+                self._field, to_nodes(self._details), self._parent, self._path
+            )
+        return self._info
 
-    def __call__(self, source: Any, info: GraphQLResolveInfo[Any], **arguments: Any) -> Any:
-        parameters = self.parameters
-        kwargs = {parameters[name]: value for name, value in arguments.items()}
-        for name in self.source_as:
-            kwargs[name] = source
-        if self.info_as is not None:
-            kwargs[self.info_as] = self.info_class(_raw_info=info, _field=self.field)
-        if self.pass_self:
-            return self.function(source, **kwargs)
-        return self.function(**kwargs)
-
-
-def direct_call(field: GraphQLField, schema: strawberry.Schema) -> DirectCall | None:
-    """The direct call for ``field`` when Strawberry's wrapper would do nothing but pass
-    its arguments through, else None."""
-    definition = (field.extensions or {}).get(DEFINITION)
-    if not isinstance(definition, StrawberryField):
-        return None
-    resolver = definition.base_resolver
-    if (
-        resolver is None
-        or definition.extensions
-        or definition.is_subscription
-        or definition.is_async
-        or getattr(field.resolve, "__name__", "") != "_resolver"  # Strawberry's sync wrapper
-        # Handlers turn exceptions into union members; unknown to this Strawberry: unsure.
-        or getattr(schema.schema_converter, "_exception_handler_specs", True)
-        or not callable(resolver.wrapped_func)
-    ):
-        return None
-    parameters = {}
-    for argument in definition.arguments:
-        given = argument.type
-        if type(given) is StrawberryOptional:  # not Maybe, which wraps values in Some
-            given = given.of_type
-        if not any(given is kind for kind in PASSED_THROUGH):
-            return None
-        parameters[schema.config.name_converter.from_argument(argument)] = argument.python_name
-    return DirectCall(
-        field=definition,
-        function=resolver.wrapped_func,
-        parameters=parameters,
-        pass_self=resolver.self_parameter is not None,
-        source_as=tuple(
-            p.name for p in (resolver.root_parameter, resolver.parent_parameter) if p is not None
-        ),
-        info_as=resolver.info_parameter.name if resolver.info_parameter is not None else None,
-        info_class=schema.config.info_class,
-    )
-
-
-class FastPaths:
-    """What the fast paths know of one schema, kept on the schema so that it goes with it:
-    each field's leaf plan and each resolver's direct call. It is also graphql-core's
-    middleware seam, used to swap Strawberry's wrapper for the direct call on the fields
-    that have one (only when there is no real middleware)."""
-
-    def __init__(self, schema: GraphQLSchema) -> None:
-        strawberry_schema = schema._strawberry_schema  # type: ignore[attr-defined]
-        # id(resolve function) -> (the function, its direct call); id(field) -> (the
-        # field, its plan). Fields are unhashable (they define __eq__); both live as long
-        # as the schema, and are kept here to be sure of the ids.
-        self._calls: dict[int, tuple[GraphQLFieldResolver, DirectCall]] = {}
-        self._leaves: dict[int, tuple[GraphQLField, LeafPlan | None]] = {}
-        for named in schema.type_map.values():
-            if isinstance(named, GraphQLObjectType) and not named.name.startswith("__"):
-                for field in named.fields.values():
-                    call = direct_call(field, strawberry_schema)
-                    if call is not None and field.resolve is not None:
-                        self._calls[id(field.resolve)] = (field.resolve, call)
-
-    @staticmethod
-    def of(schema: GraphQLSchema) -> FastPaths:
-        known = getattr(schema, "_enclii_fast_paths", None)
-        if not isinstance(known, FastPaths):
-            known = FastPaths(schema)
-            schema._enclii_fast_paths = known  # type: ignore[attr-defined]
-        return known
-
-    def leaf_plan(self, field: GraphQLField) -> LeafPlan | None:
-        known = self._leaves.get(id(field))
-        if known is None or known[0] is not field:
-            known = self._leaves[id(field)] = (field, leaf_plan(field))
-        return known[1]
-
-    def get_field_resolver(self, resolve: GraphQLFieldResolver) -> GraphQLFieldResolver:
-        known = self._calls.get(id(resolve))
-        if known is not None and known[0] is resolve:
-            return known[1]
-        return resolve
-
-
-# A selection's fields in order, each with its leaf plan (None: the general path).
-Steps = tuple[tuple[str, FieldDetailsList, LeafPlan | None], ...]
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
 
 
 class Executor(StrawberryGraphQLCoreExecutionContext):
@@ -230,15 +119,52 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         if self._fast:
             self.middleware_manager = self._paths  # type: ignore[assignment]
 
+    # -- planning ------------------------------------------------------------------------
+
     def _plan(self, parent_type: GraphQLObjectType, fields: GroupedFieldSet) -> Steps | None:
         steps = []
         for response_name, field_details_list in fields.items():
             field = parent_type.fields.get(field_details_list[0].node.name.value)
-            plan = None if field is None else self._paths.leaf_plan(field)
+            plan: LeafPlan | LinkPlan | None = None
+            if field is not None:
+                plan = self._paths.leaf_plan(field) or self._link_plan(field, field_details_list)
             steps.append((response_name, field_details_list, plan))
         if all(plan is None for _, _, plan in steps):
             return None
         return tuple(steps)
+
+    def _link_plan(self, field: GraphQLField, details: FieldDetailsList) -> LinkPlan | None:
+        shape = self._paths.link_shape(field)
+        if shape is None:
+            return None
+        # @stream hands out a list in parts: graphql-core's.
+        if shape.is_list and any(
+            directive.name.value == "stream"
+            for detail in details
+            for directive in detail.node.directives or ()
+        ):
+            return None
+        node = details[0].node
+        try:
+            arguments = (
+                get_argument_values(
+                    field,
+                    node,
+                    self.variable_values,
+                    details[0].fragment_variable_values,
+                    self.hide_suggestions,
+                )
+                if field.args or node.arguments
+                else {}
+            )
+        except Exception:  # the general path reports it at its field
+            return None
+        sub_fields, new_defer_usages, _ = self.collect_subfields(shape.object_type, details)
+        if new_defer_usages:
+            return None
+        return LinkPlan(shape, arguments, sub_fields)
+
+    # -- graphql-core's entry points -------------------------------------------------------
 
     def complete_value(
         self,
@@ -251,8 +177,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
     ) -> AwaitableOrValue[Any]:
         # An object of its type, outside any @defer: straight to its fields. graphql-core
         # gets there through four calls (the non-null wrapper, the object, its collected
-        # subfields, the incremental executor), each costing more than the check here; a
-        # dashboard completes a thousand objects.
+        # subfields, the incremental executor), each costing more than the check here.
         object_type = (
             return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
         )
@@ -291,7 +216,8 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             cached = (grouped_field_set, self._plan(parent_type, grouped_field_set))
             self._steps[id(grouped_field_set)] = cached
         steps = cached[1]
-        if steps is None:
+        # A link completes its objects here only outside @defer (position_context None).
+        if steps is None or position_context is not None:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
@@ -301,7 +227,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         awaitable_fields: list[str] = []
         try:
             for response_name, field_details_list, plan in steps:
-                if plan is not None:
+                if type(plan) is LeafPlan:
                     try:
                         # Undefined: no such attribute (String would coerce it to text).
                         value = getattr(source_value, plan.attribute, Undefined)
@@ -326,14 +252,30 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                         if coerced is not None and coerced is not Undefined:
                             results[response_name] = coerced
                             continue
-                # graphql-core's execute_fields, for one field.
-                result = self.execute_field(
-                    parent_type,
-                    source_value,
-                    field_details_list,
-                    Path(path, response_name, parent_type.name),
-                    position_context,
-                )
+                    result = self.execute_field(
+                        parent_type,
+                        source_value,
+                        field_details_list,
+                        _new_path((path, response_name, parent_type.name)),
+                        None,
+                    )
+                elif isinstance(plan, LinkPlan):
+                    result = self._execute_link(
+                        plan,
+                        parent_type,
+                        source_value,
+                        field_details_list,
+                        _new_path((path, response_name, parent_type.name)),
+                    )
+                else:
+                    # graphql-core's execute_fields, for one field.
+                    result = self.execute_field(
+                        parent_type,
+                        source_value,
+                        field_details_list,
+                        _new_path((path, response_name, parent_type.name)),
+                        None,
+                    )
                 if result is not Undefined:
                     results[response_name] = result
                     if is_awaitable(result):
@@ -356,3 +298,157 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             return results
 
         return get_results()
+
+    # -- links -----------------------------------------------------------------------------
+
+    def _execute_link(
+        self,
+        plan: LinkPlan,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        details: FieldDetailsList,
+        path: Path,
+    ) -> AwaitableOrValue[Any]:
+        """graphql-core's execute_field for a link, completing a plain object, or a list
+        of them, here; any other value by graphql-core's complete_value."""
+        shape = plan.shape
+        info = LazyInfo(self, shape.field, details, parent_type, path)
+        try:
+            if shape.call is not None:
+                value = shape.call(source, info, **plan.arguments)
+            else:
+                value = getattr(source, shape.attribute)  # type: ignore[arg-type]
+            if shape.is_list:
+                if type(value) is list:
+                    completed = self._complete_items(plan, details, info, path, value)
+                    if self.is_awaitable(completed):
+                        return self._await_field(completed, shape.field.type, details, path)
+                    return completed
+            elif self._is_object(shape.object_type, value, info):
+                fields = self.execute_fields(shape.object_type, value, path, plan.fields, None)
+                if self.is_awaitable(fields):
+                    return self._await_field(fields, shape.field.type, details, path)
+                return fields
+            if value is None and shape.nullable:
+                return None
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, shape.field.type, details, path)
+            return None
+        return self._complete_resolved(shape.field.type, details, info, path, value)
+
+    def _is_object(self, object_type: GraphQLObjectType, value: Any, info: LazyInfo) -> bool:
+        """Whether graphql-core would complete ``value`` by executing its fields at once:
+        it is no exception, nothing awaitable, and of the type (Strawberry's check, see
+        graph.plans.link_shape)."""
+        return (
+            value is not None
+            and value is not Undefined
+            and type(value) not in PLAIN_TYPES
+            and not isinstance(value, Exception)
+            and not self.is_awaitable(value)
+            and (
+                object_type.is_type_of is None
+                # Strawberry's check takes the info and never reads it.
+                or object_type.is_type_of(value, info) is True  # type: ignore[arg-type]
+            )
+        )
+
+    def _complete_items(
+        self,
+        plan: LinkPlan,
+        details: FieldDetailsList,
+        info: LazyInfo,
+        path: Path,
+        items: list[Any],
+    ) -> AwaitableOrValue[list[Any]]:
+        """graphql-core's complete_iterable_value, for a list of objects of one type."""
+        shape = plan.shape
+        object_type = shape.object_type
+        item_type = shape.item_type
+        is_awaitable = self.is_awaitable
+        completed_results: list[Any] = []
+        awaitable_indices: list[int] = []
+        try:
+            for index, item in enumerate(items):
+                item_path = _new_path((path, index, None))
+                if self._is_object(object_type, item, info):
+                    try:
+                        completed = self.execute_fields(
+                            object_type, item, item_path, plan.fields, None
+                        )
+                    except Exception as raw_error:
+                        self.handle_field_error(raw_error, item_type, details, item_path)
+                        completed = None
+                    if is_awaitable(completed):
+                        completed = self._await_field(completed, item_type, details, item_path)
+                        awaitable_indices.append(index)
+                    completed_results.append(completed)
+                elif item is None and shape.items_nullable:
+                    completed_results.append(None)
+                elif is_awaitable(item):
+                    completed_results.append(
+                        self.complete_awaitable_list_item_value(
+                            item, item_type, details, info.real(), item_path, None
+                        )
+                    )
+                    awaitable_indices.append(index)
+                elif self.complete_list_item_value(
+                    item, completed_results, item_type, details, info.real(), item_path, None
+                ):
+                    awaitable_indices.append(index)
+        except Exception:
+            if awaitable_indices:
+                self.settle_in_background([completed_results[i] for i in awaitable_indices])
+            raise
+
+        if not awaitable_indices:
+            return completed_results
+
+        async def get_completed_results() -> list[Any]:
+            if len(awaitable_indices) == 1:
+                index = awaitable_indices[0]
+                completed_results[index] = await completed_results[index]
+            else:
+                awaited = await gather_with_cancel(
+                    *(completed_results[index] for index in awaitable_indices)
+                )
+                for index, sub_result in zip(awaitable_indices, awaited, strict=True):
+                    completed_results[index] = sub_result
+            return completed_results
+
+        return get_completed_results()
+
+    def _complete_resolved(
+        self,
+        return_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        info: LazyInfo,
+        path: Path,
+        value: Any,
+    ) -> AwaitableOrValue[Any]:
+        """The rest of graphql-core's execute_field, once its resolver has given ``value``."""
+        try:
+            if self.is_awaitable(value):
+                return self.complete_awaitable_value(
+                    return_type, details, info.real(), path, value, None
+                )
+            completed = self.complete_value(return_type, details, info.real(), path, value, None)
+            if self.is_awaitable(completed):
+                return self._await_field(completed, return_type, details, path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
+        return completed
+
+    async def _await_field(
+        self,
+        completed: Awaitable[Any],
+        return_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        path: Path,
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None

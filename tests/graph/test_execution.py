@@ -86,6 +86,7 @@ class Item:
     child: Leaf
     maybe_child: Leaf | None
     children: list[Leaf]
+    maybe_kids: list[Leaf] | None  # a failing item nulls the list, not the item
     data: JSON | None  # serializes any value as it is
     shaky: Shaky
 
@@ -126,6 +127,19 @@ class Item:
     @strawberry.field
     def fails(self) -> str | None:
         raise ValueError("the resolver failed")
+
+    @strawberry.field
+    def kid(self, info: strawberry.Info, index: int = 0) -> Leaf | None:
+        """A link with a resolver of its own: an argument, and the info, which it reads."""
+        if info.field_name != "kid" or info.path.key not in ("kid", "k2"):
+            raise AssertionError(f"wrong info: {info.field_name} at {info.path.as_list()}")
+        kids = getattr(self, "kids", None)
+        return kids[index] if isinstance(kids, list) and len(kids) > index else None
+
+    @strawberry.field
+    def kids(self) -> list[Leaf]:
+        """A list link with a resolver of its own, non-null all the way down."""
+        return getattr(self, "kids", None)  # type: ignore[return-value]  # anything
 
     @strawberry.field
     def root_kind(self, root: Any) -> str:
@@ -355,6 +369,8 @@ items = obj(
         "child": an_object,
         "maybe_child": an_object,
         "children": a_list,
+        "kids": a_list,
+        "maybe_kids": a_list,
     }
 )
 pets = st.lists(
@@ -396,9 +412,11 @@ DOCUMENTS: Final = {
             child {{ label weight color }}
             maybeChild {{ __typename label weight color }}
             children {{ label weight color }}
+            kid {{ label color }} k2: kid(index: 1) {{ weight }} kids {{ label weight }}
+            maybeKids {{ label color }}
           }}
           maybeItem {{ {ALL_ITEM_LEAVES} }}
-          items {{ {ALL_ITEM_LEAVES} maybeChild {{ label }} }}
+          items {{ {ALL_ITEM_LEAVES} maybeChild {{ label }} kid {{ label }} }}
           pets {{ __typename name ... on Cat {{ lives }} ... on Dog {{ good }} }}
         }}
     """,
@@ -515,6 +533,8 @@ def _valid_item(**overrides: Any) -> Obj:
         "child": Obj((("label", "c"), ("weight", None), ("color", Color.RED))),
         "maybe_child": None,
         "children": [],
+        "kids": [],
+        "maybe_kids": None,
         "data": {"k": [1]},
         "shaky": "s",
     }
@@ -573,6 +593,51 @@ async def test_known_edge_cases_answer_as_graphql_core(case: str, item: Obj, fai
     assert bool(own) == fails, case
 
 
+def _leaf(label: Any = "l", weight: Any = None, color: Any = None) -> Obj:
+    return Obj((("label", label), ("weight", weight), ("color", color)))
+
+
+LINKS: Final = """
+    query Links {
+      maybeItem {
+        child { label } maybeChild { label weight } children { label }
+        kid { label } k2: kid(index: 1) { color } kids { label }
+        maybeKids { label color }
+      }
+      items { maybeChild { label } maybeKids { label } }
+    }
+"""
+
+
+@pytest.mark.parametrize(
+    ("case", "item"),
+    [
+        ("a failing item nulls a nullable list", _valid_item(maybe_kids=[_leaf(Failing("no"))])),
+        ("null in a list of non-null items", _valid_item(maybe_kids=[_leaf(), None])),
+        ("an awaitable item", _valid_item(maybe_kids=[_leaf(), Awaiting(_leaf("later"))])),
+        ("an item that fails late", _valid_item(maybe_kids=[Awaiting(_leaf(Failing("late")))])),
+        ("a failing item in a non-null list", _valid_item(kids=[_leaf(), _leaf(label=None)])),
+        ("a list held in a coroutine", _valid_item(kids=Awaiting([_leaf("a"), _leaf("b")]))),
+        ("a tuple, not a list", _valid_item(maybe_kids=(_leaf(), _leaf("t")))),
+        ("no list at all", _valid_item(maybe_kids="not a list")),
+        ("an exception for an object", _valid_item(maybe_child=ValueError("held"))),
+        ("a str for an object", _valid_item(child="text")),
+        ("an object that fails late", _valid_item(maybe_child=Awaiting(_leaf(Failing("x"))))),
+        ("null for a non-null object", _valid_item(child=None)),
+        ("an object's non-null field fails", _valid_item(child=_leaf(label=7.5))),
+        ("no attribute for a link", _valid_item(maybe_child=Missing())),
+        ("a resolver's object", _valid_item(kids=[_leaf("k0"), _leaf("k1", color=Color.RED)])),
+    ],
+)
+async def test_links_answer_as_graphql_core(case: str, item: Obj) -> None:
+    """Links (object and list fields) the fast path completes itself, and the values it
+    must hand to graphql-core: each case once, alone (the property test mixes them)."""
+    recipe = _root(maybe_item=item, items=[item, _valid_item()])
+    expected = await run(PLAIN, LINKS, recipe)
+    got = await run(FAST, LINKS, recipe)
+    assert got == expected, case
+
+
 # -- the fast path is really taken, and only where it may be ----------------------------------
 
 
@@ -587,19 +652,18 @@ class Counting(Executor):
         return super().execute_field(*args, **kwargs)
 
 
-async def test_plain_leaves_skip_the_general_path_and_nothing_else_does() -> None:
+async def test_plain_leaves_and_links_skip_the_general_path_and_nothing_else_does() -> None:
     counting = synthetic(Counting)
     Counting.general = []
     recipe = _root(maybe_item=_valid_item(maybe_count=None, ratio=Awaiting(1.5)))
     fields = "__typename text maybeText maybeCount ratio shout child { label } count"
     data, errors = await run(counting, f"{{ maybeItem {{ {fields} }} }}", recipe)
     assert Counting.general == [
-        ("maybeItem",),  # an object, not a leaf
         ("maybeItem", "__typename"),
         ("maybeItem", "ratio"),  # an awaitable
-        ("maybeItem", "shout"),  # a resolver of its own
-        ("maybeItem", "child"),  # an object; its label (a str) took the fast path
-    ]  # text (a str), maybeText and maybeCount (null where null is allowed), count (an int)
+        ("maybeItem", "shout"),  # a leaf with a resolver of its own
+    ]  # maybeItem and child (plain objects), text (a str), maybeText and maybeCount (null
+    # where null is allowed), count (an int) and child's label (a str): the fast paths
     assert errors == []
     assert data == ordered(
         {
@@ -620,7 +684,7 @@ async def test_plain_leaves_skip_the_general_path_and_nothing_else_does() -> Non
     recipe = _root(maybe_item=_valid_item(count=None, maybe_count="four"))
     data, errors = await run(counting, "{ maybeItem { text maybeCount count } }", recipe)
     # A str in an Int field, null in a non-null one: graphql-core reports them.
-    assert Counting.general == [("maybeItem",), ("maybeItem", "maybeCount"), ("maybeItem", "count")]
+    assert Counting.general == [("maybeItem", "maybeCount"), ("maybeItem", "count")]
     assert data == ordered({"maybeItem": None})
     assert [e["path"] for e in errors] == [["maybeItem", "maybeCount"], ["maybeItem", "count"]]
 
