@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from store import sqlite_driver
 from store.errors import ConfigurationError
 from store.sqlfuncs import register_sqlite_functions
 
@@ -192,6 +193,7 @@ class Store:
                 )
             Path(database).parent.mkdir(parents=True, exist_ok=True)
             common: dict[str, Any] = {
+                "module": sqlite_driver.dbapi(),
                 "echo": echo,
                 "pool_timeout": POOL_TIMEOUT_S,
                 "json_deserializer": _loads_json,
