@@ -54,6 +54,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.plans import PLAIN_TYPES, FastPaths, LeafPlan, LinkShape
 
+SETTLED: Final = frozenset({dict, list, type(None), *PLAIN_TYPES})
+
 # Path is a named tuple whose constructor is a Python function; the tuple's own is not.
 _new_path: Final = partial(tuple.__new__, Path)
 
@@ -278,7 +280,8 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                     )
                 if result is not Undefined:
                     results[response_name] = result
-                    if is_awaitable(result):
+                    # Fields give dicts (objects), lists or scalars unless they are pending.
+                    if type(result) not in SETTLED and is_awaitable(result):
                         awaitable_fields.append(response_name)
         except Exception:
             if awaitable_fields:
@@ -326,7 +329,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                     return completed
             elif self._is_object(shape.object_type, value, info):
                 fields = self.execute_fields(shape.object_type, value, path, plan.fields, None)
-                if self.is_awaitable(fields):
+                if type(fields) is not dict and self.is_awaitable(fields):
                     return self._await_field(fields, shape.field.type, details, path)
                 return fields
             if value is None and shape.nullable:
@@ -379,7 +382,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                     except Exception as raw_error:
                         self.handle_field_error(raw_error, item_type, details, item_path)
                         completed = None
-                    if is_awaitable(completed):
+                    if type(completed) is not dict and is_awaitable(completed):
                         completed = self._await_field(completed, item_type, details, item_path)
                         awaitable_indices.append(index)
                     completed_results.append(completed)
