@@ -238,6 +238,9 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                     if type(value) is plan.unchanged:
                         results[response_name] = value
                         continue
+                    if type(value) is plan.members:
+                        results[response_name] = plan.names[value]
+                        continue
                     if value is None:
                         if plan.nullable:
                             results[response_name] = None

@@ -656,14 +656,15 @@ async def test_plain_leaves_and_links_skip_the_general_path_and_nothing_else_doe
     counting = synthetic(Counting)
     Counting.general = []
     recipe = _root(maybe_item=_valid_item(maybe_count=None, ratio=Awaiting(1.5)))
-    fields = "__typename text maybeText maybeCount ratio shout child { label } count"
+    fields = "__typename text maybeText maybeCount ratio shout child { label } count color"
     data, errors = await run(counting, f"{{ maybeItem {{ {fields} }} }}", recipe)
     assert Counting.general == [
         ("maybeItem", "__typename"),
         ("maybeItem", "ratio"),  # an awaitable
         ("maybeItem", "shout"),  # a leaf with a resolver of its own
     ]  # maybeItem and child (plain objects), text (a str), maybeText and maybeCount (null
-    # where null is allowed), count (an int) and child's label (a str): the fast paths
+    # where null is allowed), count (an int), color (a member of the enum's own class) and
+    # child's label (a str): the fast paths
     assert errors == []
     assert data == ordered(
         {
@@ -676,6 +677,7 @@ async def test_plain_leaves_and_links_skip_the_general_path_and_nothing_else_doe
                 "shout": "HELLO",
                 "child": {"label": "c"},
                 "count": 3,
+                "color": "BLUE",
             }
         }
     )
