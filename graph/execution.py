@@ -54,6 +54,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.plans import PLAIN_TYPES, FastPaths, LeafPlan, LinkShape
 
+# What a completed field is unless it is still pending: no need to ask if it is awaitable.
 SETTLED: Final = frozenset({dict, list, type(None), *PLAIN_TYPES})
 
 # Path is a named tuple whose constructor is a Python function; the tuple's own is not.

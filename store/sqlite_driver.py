@@ -103,4 +103,3 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
 
 def dbapi() -> OneTripDBAPI:
     return OneTripDBAPI(aiosqlite, sqlite3)
-
