@@ -14,7 +14,7 @@ from typing import Any, Final, NewType
 
 import pytest
 import strawberry
-from graphql import GraphQLError, GraphQLFormattedError, GraphQLResolveInfo
+from graphql import GraphQLError, GraphQLFormattedError, GraphQLObjectType, GraphQLResolveInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strawberry.extensions import SchemaExtension
@@ -27,6 +27,7 @@ from strawberry.types import ExecutionResult
 
 from bench.graphql_dashboard import DASHBOARD
 from graph.execution import Executor
+from graph.plans import FastPaths
 from graph.schema import build_schema
 from graph.schema import schema as enclii_schema
 from resolvers.context import Context
@@ -851,3 +852,38 @@ async def test_the_dashboard_is_the_same_on_both_executors(
     assert sum(s["latestRelease"] is None for s in services) == 2
     assert sum(s["runtime"] is None for s in services) == 4
     assert all(s["routes"]["nodes"][0]["path"] == "/" for s in services)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "field_name", "kind"),
+    [
+        ("Project", "environments", "link"),
+        ("Environment", "services", "link"),
+        ("ServiceConnection", "nodes", "link"),
+        ("Service", "latestRelease", "link"),
+        ("Service", "runtime", "link"),
+        ("Service", "routes", "link"),
+        ("RouteConnection", "nodes", "link"),
+        ("Service", "name", "leaf"),
+        ("Release", "createdAt", "leaf"),
+        ("Runtime", "status", "enum"),
+    ],
+)
+def test_the_dashboards_fields_take_the_fast_paths(
+    type_name: str, field_name: str, kind: str
+) -> None:
+    """The fast paths switch themselves off when Strawberry changes a detail they rest on
+    (graph/plans.py): answers stay right, the dashboard gets slow. This notices."""
+    graphql_schema = enclii_schema._schema
+    object_type = graphql_schema.type_map[type_name]
+    assert isinstance(object_type, GraphQLObjectType)
+    field = object_type.fields[field_name]
+    paths = FastPaths.of(graphql_schema)
+    if kind == "link":
+        assert paths.link_shape(field) is not None
+        return
+    plan = paths.leaf_plan(field)
+    assert plan is not None
+    if kind == "enum":
+        assert plan.members is not None
+        assert set(plan.names.values()) == set(object_type.fields[field_name].type.of_type.values)
