@@ -20,15 +20,23 @@ the dashboard calls 600 of them. A resolver with no extensions, no exception han
 only scalar arguments (which Strawberry passes through unconverted) is called directly
 instead, with the same arguments (graph.plans).
 
-The fast paths only ever take the value they are sure of. Anything else (null in a
-non-null field, an awaitable, an exception, a value the type refuses) goes graphql-core's
-way, so results and errors are exactly graphql-core's; tests/graph/test_execution.py checks
-this against the unmodified executor. Middleware (a schema extension with a resolve hook)
-must see every field, so it switches the fast paths off, and so does ``@defer``.
+The fast paths only complete the values they are sure of. A value they are not sure of
+(null in a non-null field, an awaitable, an exception, a value of another kind) is
+completed by graphql-core, from the value already read: an attribute is read once, a
+resolver called once, a type's own check asked as often as graphql-core asks it. Errors
+are raised and located as graphql-core's ``execute_field`` and ``complete_iterable_value``
+do it, whose error handling this repeats, and sub-fields are collected when an object
+comes, as there. tests/graph/test_execution.py and test_execution_edges.py compare the
+results and errors with the unmodified executor's. Middleware (a schema extension with a
+resolve hook) must see every field, so it switches the fast paths off; ``@defer`` and
+``@stream`` take graphql-core's way.
+
+One difference is left: a resolver on the fast path that reads ``info._raw_info`` (not
+Strawberry's public API) finds a ``LazyInfo`` standing for graphql-core's resolve info,
+which it makes on first use.
 
 This overrides graphql-core's ``execute_fields`` (3.3), whose general branch it repeats,
-and ``complete_value``, and repeats the error handling of its ``execute_field`` and
-``complete_iterable_value`` for the links it completes itself.
+and ``complete_value``.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from graphql import (
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
-from graphql.execution.executor import to_nodes
+from graphql.execution.executor import collect_iterator_awaitables, to_nodes
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -63,12 +71,13 @@ _new_path: Final = partial(tuple.__new__, Path)
 
 @dataclass(frozen=True, slots=True)
 class LinkPlan:
-    """A link in one operation: its shape, its arguments (fixed for the operation, as its
-    variables are) and the fields selected on its objects."""
+    """A link in one operation: its shape and its arguments (fixed for the operation, as
+    its variables are). The fields selected on its objects are collected when an object
+    comes, as graphql-core does: collecting can fail (a directive's variable), and that is
+    an error of the field, only when it has a value."""
 
     shape: LinkShape
     arguments: dict[str, Any]
-    fields: GroupedFieldSet
 
 
 # A selection's fields in order, each with its plan (None: the general path).
@@ -104,6 +113,8 @@ class LazyInfo:
         return self._info
 
     def __getattr__(self, name: str) -> Any:
+        if name in LazyInfo.__slots__:  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
         return getattr(self.real(), name)
 
 
@@ -162,10 +173,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             )
         except Exception:  # the general path reports it at its field
             return None
-        sub_fields, new_defer_usages, _ = self.collect_subfields(shape.object_type, details)
-        if new_defer_usages:
-            return None
-        return LinkPlan(shape, arguments, sub_fields)
+        return LinkPlan(shape, arguments)
 
     # -- graphql-core's entry points -------------------------------------------------------
 
@@ -191,6 +199,9 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             and result is not None
             and result is not Undefined
             and not isinstance(result, Exception)
+            # A type's own check could read the info, await, or count its calls: only
+            # Strawberry's is asked here (graphql-core asks again when it says no).
+            and self._paths.known_type_check(object_type)
             and (object_type.is_type_of is None or object_type.is_type_of(result, info) is True)
         ):
             grouped_field_set, new_defer_usages, _ = self.collect_subfields(
@@ -232,38 +243,63 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             for response_name, field_details_list, plan in steps:
                 if type(plan) is LeafPlan:
                     try:
-                        # Undefined: no such attribute (String would coerce it to text).
-                        value = getattr(source_value, plan.attribute, Undefined)
-                    except Exception:  # a property that raised: reported at its field
-                        value = Undefined
-                    if type(value) is plan.unchanged:
+                        value = getattr(source_value, plan.attribute)
+                    except Exception as raw_error:  # no such attribute; a property raised
+                        self.handle_field_error(
+                            raw_error,
+                            plan.field.type,
+                            field_details_list,
+                            _new_path((path, response_name, parent_type.name)),
+                        )
+                        results[response_name] = None
+                        continue
+                    kind = type(value)
+                    if kind is plan.unchanged:
                         results[response_name] = value
                         continue
-                    if type(value) is plan.members:
-                        results[response_name] = plan.names[value]
-                        continue
-                    if value is None:
+                    if kind is plan.members:
+                        name = plan.names.get(value)
+                        if name is not None:
+                            results[response_name] = name
+                            continue
+                    elif value is None:
                         if plan.nullable:
                             results[response_name] = None
                             continue
-                    elif value is not Undefined and (
-                        type(value) in PLAIN_TYPES
-                        # An exception is a field error; String would coerce it to its text.
-                        or not (is_awaitable(value) or isinstance(value, Exception))
-                    ):
+                    elif kind in SETTLED:  # neither awaitable nor an exception
                         try:
-                            coerced = plan.coerce(value)
-                        except Exception:  # the general path reports it, located
-                            coerced = None
-                        if coerced is not None and coerced is not Undefined:
+                            coerced = self.complete_leaf_value(plan.leaf_type, value)
+                        except Exception as raw_error:  # the type refuses the value
+                            self.handle_field_error(
+                                raw_error,
+                                plan.field.type,
+                                field_details_list,
+                                _new_path((path, response_name, parent_type.name)),
+                            )
+                            results[response_name] = None
+                            continue
+                        if type(coerced) in SETTLED or not is_awaitable(coerced):
                             results[response_name] = coerced
                             continue
-                    result = self.execute_field(
-                        parent_type,
-                        source_value,
+                        # A custom scalar that answers later: awaited at its field.
+                        results[response_name] = self._await_field(
+                            coerced,
+                            plan.field.type,
+                            field_details_list,
+                            _new_path((path, response_name, parent_type.name)),
+                        )
+                        awaitable_fields.append(response_name)
+                        continue
+                    # Anything else (null where null is refused, an awaitable, an
+                    # exception, another kind of value): graphql-core's completion of the
+                    # value read, which is not read again.
+                    field_path = _new_path((path, response_name, parent_type.name))
+                    result = self._complete_resolved(
+                        plan.field.type,
                         field_details_list,
-                        _new_path((path, response_name, parent_type.name)),
-                        None,
+                        LazyInfo(self, plan.field, field_details_list, parent_type, field_path),
+                        field_path,
+                        value,
                     )
                 elif isinstance(plan, LinkPlan):
                     result = self._execute_link(
@@ -327,15 +363,17 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                 value = getattr(source, shape.attribute)  # type: ignore[arg-type]
             if shape.is_list:
                 if type(value) is list:
-                    completed = self._complete_items(plan, details, info, path, value)
-                    if self.is_awaitable(completed):
+                    items = self._complete_items(shape, details, info, path, value)
+                    if type(items) is not list and self.is_awaitable(items):
+                        return self._await_field(items, shape.field.type, details, path)
+                    return items
+            elif self._is_object(shape.object_type, value, info):
+                fields, new_defer_usages, _ = self.collect_subfields(shape.object_type, details)
+                if not new_defer_usages:
+                    completed = self.execute_fields(shape.object_type, value, path, fields, None)
+                    if type(completed) is not dict and self.is_awaitable(completed):
                         return self._await_field(completed, shape.field.type, details, path)
                     return completed
-            elif self._is_object(shape.object_type, value, info):
-                fields = self.execute_fields(shape.object_type, value, path, plan.fields, None)
-                if type(fields) is not dict and self.is_awaitable(fields):
-                    return self._await_field(fields, shape.field.type, details, path)
-                return fields
             if value is None and shape.nullable:
                 return None
         except Exception as raw_error:
@@ -362,35 +400,40 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
 
     def _complete_items(
         self,
-        plan: LinkPlan,
+        shape: LinkShape,
         details: FieldDetailsList,
         info: LazyInfo,
         path: Path,
         items: list[Any],
     ) -> AwaitableOrValue[list[Any]]:
         """graphql-core's complete_iterable_value, for a list of objects of one type."""
-        shape = plan.shape
         object_type = shape.object_type
         item_type = shape.item_type
         is_awaitable = self.is_awaitable
         completed_results: list[Any] = []
         awaitable_indices: list[int] = []
+        iterator = iter(items)
         try:
-            for index, item in enumerate(items):
+            for index, item in enumerate(iterator):
                 item_path = _new_path((path, index, None))
                 if self._is_object(object_type, item, info):
                     try:
-                        completed = self.execute_fields(
-                            object_type, item, item_path, plan.fields, None
+                        fields, new_defer_usages, _ = self.collect_subfields(object_type, details)
+                        completed = (
+                            Undefined
+                            if new_defer_usages
+                            else self.execute_fields(object_type, item, item_path, fields, None)
                         )
                     except Exception as raw_error:
                         self.handle_field_error(raw_error, item_type, details, item_path)
                         completed = None
-                    if type(completed) is not dict and is_awaitable(completed):
-                        completed = self._await_field(completed, item_type, details, item_path)
-                        awaitable_indices.append(index)
-                    completed_results.append(completed)
-                elif item is None and shape.items_nullable:
+                    if completed is not Undefined:  # else @defer: graphql-core's, below
+                        if type(completed) is not dict and is_awaitable(completed):
+                            completed = self._await_field(completed, item_type, details, item_path)
+                            awaitable_indices.append(index)
+                        completed_results.append(completed)
+                        continue
+                if item is None and shape.items_nullable:
                     completed_results.append(None)
                 elif is_awaitable(item):
                     completed_results.append(
@@ -404,8 +447,12 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                 ):
                     awaitable_indices.append(index)
         except Exception:
-            if awaitable_indices:
-                self.settle_in_background([completed_results[i] for i in awaitable_indices])
+            # As graphql-core: what is pending, here and in the rest of the list, is settled
+            # in the background rather than left never awaited.
+            pending = [completed_results[i] for i in awaitable_indices]
+            pending.extend(collect_iterator_awaitables(iterator, is_awaitable))
+            if pending:
+                self.settle_in_background(pending)
             raise
 
         if not awaitable_indices:

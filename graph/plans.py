@@ -49,11 +49,12 @@ PLAIN_TYPES: Final = frozenset({str, int, float, bool, datetime})
 class LeafPlan:
     """How to resolve a plain leaf field without the general machinery."""
 
+    field: GraphQLField
     attribute: str
-    coerce: Any  # the leaf type's coerce_output_value
+    leaf_type: GraphQLScalarType | GraphQLEnumType
     nullable: bool
     unchanged: type | None  # values of exactly this type coerce to themselves
-    members: type | None = None  # values of exactly this enum class coerce to:
+    members: type | None = None  # values of exactly this enum class may coerce to:
     names: dict[Any, str] = dataclasses.field(default_factory=dict)  # their names here
 
 
@@ -67,8 +68,9 @@ def plain_attribute(field: GraphQLField) -> str | None:
     if (
         not isinstance(definition, StrawberryField)
         or definition.default_resolver is not getattr
-        # Strawberry marks a field without a resolver as default even when permission
-        # classes or field extensions guard it: those must run.
+        # Strawberry marks a field without a resolver of its own as default even when
+        # permission classes, field extensions or exception handlers guard it: those must
+        # run. is_basic_field (no resolver, no extensions) is what rules them out.
         or not definition.is_basic_field
         or definition.permission_classes
     ):
@@ -87,16 +89,15 @@ def leaf_plan(field: GraphQLField) -> LeafPlan | None:
     if not isinstance(leaf, (GraphQLScalarType, GraphQLEnumType)):
         return None
     members, names = _enum_names(leaf)
-    return LeafPlan(
-        attribute, leaf.coerce_output_value, nullable, UNCHANGED.get(leaf), members, names
-    )
+    return LeafPlan(field, attribute, leaf, nullable, UNCHANGED.get(leaf), members, names)
 
 
 def _enum_names(leaf: GraphQLScalarType | GraphQLEnumType) -> tuple[type | None, dict[Any, str]]:
     """For a Strawberry enum: its Python class and each member's GraphQL name. Strawberry
     finds a member's name by a search through the type's values on every call (about
-    1 µs); the answer for a member never changes. Empty when any member has no name,
-    which Strawberry reports as an error."""
+    1 µs); the answer for a member never changes. A value of the class that is no member
+    (a combination of Flag members) is not in the table: Strawberry reports it as an
+    error, on the general path."""
     wrapped = getattr(leaf, "wrapped_cls", None)
     if not isinstance(leaf, GraphQLEnumType) or not isinstance(wrapped, EnumMeta):
         return None, {}
@@ -106,7 +107,7 @@ def _enum_names(leaf: GraphQLScalarType | GraphQLEnumType) -> tuple[type | None,
         try:
             names[member] = leaf.coerce_output_value(member)
         except Exception:
-            return None, {}
+            continue  # no name: the general path reports it
     return wrapped, names
 
 
@@ -136,7 +137,8 @@ class DirectCall:
     info_class: Callable[..., Any]
 
     # ``info``: graphql-core's resolve info, or graph.execution's LazyInfo standing for it.
-    def __call__(self, source: Any, info: Any, **arguments: Any) -> Any:
+    # Positional-only: a resolver may well have arguments named "source" or "info".
+    def __call__(self, source: Any, info: Any, /, **arguments: Any) -> Any:
         parameters = self.parameters
         kwargs = {parameters[name]: value for name, value in arguments.items()}
         for name in self.source_as:
@@ -173,7 +175,10 @@ def direct_call(field: GraphQLField, schema: strawberry.Schema) -> DirectCall | 
             given = given.of_type
         if not any(given is kind for kind in PASSED_THROUGH):
             return None
-        parameters[schema.config.name_converter.from_argument(argument)] = argument.python_name
+        name = schema.config.name_converter.from_argument(argument)
+        if name == "info":  # Strawberry's wrapper fails on it (two values for `info`): as it
+            return None
+        parameters[name] = argument.python_name
     return DirectCall(
         field=definition,
         function=resolver.wrapped_func,
@@ -213,12 +218,12 @@ def link_shape(field: GraphQLField, call: DirectCall | None) -> LinkShape | None
         is_list, item_type = True, item_type.of_type
     items_nullable = not isinstance(item_type, GraphQLNonNull)
     named = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
-    if not isinstance(named, GraphQLObjectType) or not _known_type_check(named):
+    if not isinstance(named, GraphQLObjectType) or not known_type_check(named):
         return None
     return LinkShape(field, attribute, call, nullable, is_list, item_type, items_nullable, named)
 
 
-def _known_type_check(object_type: GraphQLObjectType) -> bool:
+def known_type_check(object_type: GraphQLObjectType) -> bool:
     """The type has no is_type_of, or Strawberry's own, which reads neither the info
     object nor anything awaitable; one of a type's own could do either."""
     check = object_type.is_type_of
@@ -227,9 +232,10 @@ def _known_type_check(object_type: GraphQLObjectType) -> bool:
 
 class FastPaths:
     """What the fast paths know of one schema, kept on the schema so that it goes with it:
-    each field's leaf plan and link shape, and each resolver's direct call. It is also graphql-core's
-    middleware seam, used to swap Strawberry's wrapper for the direct call on the fields
-    that have one (only when there is no real middleware)."""
+    each field's leaf plan and link shape, each resolver's direct call, and which types'
+    checks are Strawberry's own. It is also graphql-core's middleware seam, used to swap
+    Strawberry's wrapper for the direct call on the fields that have one (only when there
+    is no real middleware)."""
 
     def __init__(self, schema: GraphQLSchema) -> None:
         strawberry_schema = schema._strawberry_schema  # type: ignore[attr-defined]
@@ -239,6 +245,7 @@ class FastPaths:
         self._calls: dict[int, tuple[GraphQLFieldResolver, DirectCall]] = {}
         self._leaves: dict[int, tuple[GraphQLField, LeafPlan | None]] = {}
         self._links: dict[int, tuple[GraphQLField, LinkShape | None]] = {}
+        self._checks: dict[int, tuple[GraphQLObjectType, bool]] = {}
         for named in schema.type_map.values():
             if isinstance(named, GraphQLObjectType) and not named.name.startswith("__"):
                 for field in named.fields.values():
@@ -266,6 +273,12 @@ class FastPaths:
             call = self._calls.get(id(field.resolve)) if field.resolve is not None else None
             direct = call[1] if call is not None and call[0] is field.resolve else None
             known = self._links[id(field)] = (field, link_shape(field, direct))
+        return known[1]
+
+    def known_type_check(self, object_type: GraphQLObjectType) -> bool:
+        known = self._checks.get(id(object_type))
+        if known is None or known[0] is not object_type:
+            known = self._checks[id(object_type)] = (object_type, known_type_check(object_type))
         return known[1]
 
     def get_field_resolver(self, resolve: GraphQLFieldResolver) -> GraphQLFieldResolver:

@@ -85,6 +85,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
                 parameters,
                 many,
             )
+        done.arraysize = self._cursor.arraysize  # as set before the statement (fetchmany)
         self._cursor = done  # type: ignore[assignment]
         self._rows = collections.deque(done.rows)
         return done

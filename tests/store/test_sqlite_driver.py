@@ -111,3 +111,16 @@ async def test_server_side_cursors_still_stream(sqlite_store: Store) -> None:
             )
         )
         assert [row[0] async for row in result] == [1, 2, 3, 4, 5]
+
+
+async def test_arraysize_set_before_a_statement_holds_for_fetchmany(sqlite_store: Store) -> None:
+    async with sqlite_store.write_engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        cursor = raw.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.arraysize = 3
+        await conn.run_sync(
+            lambda _: cursor.execute(
+                "SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4"
+            )
+        )
+        assert cursor.fetchmany() == [(1,), (2,), (3,)]
