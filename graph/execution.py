@@ -245,11 +245,8 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                     try:
                         value = getattr(source_value, plan.attribute)
                     except Exception as raw_error:  # no such attribute; a property raised
-                        self.handle_field_error(
-                            raw_error,
-                            plan.field.type,
-                            field_details_list,
-                            _new_path((path, response_name, parent_type.name)),
+                        self._leaf_error(
+                            raw_error, plan, field_details_list, path, response_name, parent_type
                         )
                         results[response_name] = None
                         continue
@@ -270,11 +267,13 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                         try:
                             coerced = self.complete_leaf_value(plan.leaf_type, value)
                         except Exception as raw_error:  # the type refuses the value
-                            self.handle_field_error(
+                            self._leaf_error(
                                 raw_error,
-                                plan.field.type,
+                                plan,
                                 field_details_list,
-                                _new_path((path, response_name, parent_type.name)),
+                                path,
+                                response_name,
+                                parent_type,
                             )
                             results[response_name] = None
                             continue
@@ -341,6 +340,19 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             return results
 
         return get_results()
+
+    def _leaf_error(
+        self,
+        raw_error: Exception,
+        plan: LeafPlan,
+        details: FieldDetailsList,
+        path: Path | None,
+        response_name: str,
+        parent_type: GraphQLObjectType,
+    ) -> None:
+        """A leaf's error, located at it: its value is null, or (non-null) its parent's."""
+        field_path = _new_path((path, response_name, parent_type.name))
+        self.handle_field_error(raw_error, plan.field.type, details, field_path)
 
     # -- links -----------------------------------------------------------------------------
 

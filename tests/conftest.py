@@ -114,16 +114,21 @@ async def _truncate(url: str) -> None:
         await conn.close()
 
 
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated, empty SQLite store (a copy of the session's template)."""
+    target = tmp_path / "enclii.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> str:
+async def database_url(request: pytest.FixtureRequest) -> str:
     """A migrated, empty store on each backend in turn."""
     if request.param == "sqlite":
-        target = tmp_path / "enclii.db"
-        shutil.copyfile(sqlite_template, target)
-        return f"sqlite:///{target}"
-    url: str = request.getfixturevalue("pg_database")
+        url: str = request.getfixturevalue("sqlite_url")
+        return url
+    url = request.getfixturevalue("pg_database")
     await _truncate(url)
     return url
 

@@ -29,14 +29,10 @@ P = DeploymentPhase
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, sqlite_template: Path) -> str:
+def database_url(sqlite_url: str) -> str:
     """SQLite only: what the CLI prints does not depend on the backend, and the figures are
     checked on both in tests/graph/test_delivery.py."""
-    import shutil
-
-    target = tmp_path / "enclii.db"
-    shutil.copyfile(sqlite_template, target)
-    return f"sqlite:///{target}"
+    return sqlite_url
 
 
 @dataclass

@@ -6,6 +6,7 @@ and Flag enums, and copying the resolve info."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import enum
 import inspect
@@ -92,19 +93,13 @@ async def test_a_failing_list_leaves_no_item_never_awaited() -> None:
         )
         result = await schema.execute("{ maybeItem { kids { label } } }", root_value=root)
         for _ in range(5):  # what graphql-core settles in the background
-            await asyncio_sleep0()
+            await asyncio.sleep(0)
         states.append((outcome(result), [inspect.getcoroutinestate(c) for c in coroutines]))
         for coroutine in coroutines:
             if inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
                 coroutine.close()
     assert states[0] == states[1]
     assert states[1][1] == [inspect.CORO_CLOSED]
-
-
-async def asyncio_sleep0() -> None:
-    import asyncio
-
-    await asyncio.sleep(0)
 
 
 # -- a type's own check, and a property, are asked once --------------------------------------

@@ -4,9 +4,7 @@ lastrowid, errors), on the Store's real SQLite engines."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -20,10 +18,8 @@ from store.sqlite_driver import OneTripCursor
 
 
 @pytest.fixture
-async def sqlite_store(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Store]:
-    target = tmp_path / "enclii.db"
-    shutil.copyfile(sqlite_template, target)
-    store = Store(f"sqlite:///{target}")
+async def sqlite_store(sqlite_url: str) -> AsyncIterator[Store]:
+    store = Store(sqlite_url)
     yield store
     await store.close()
 
